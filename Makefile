@@ -1,0 +1,48 @@
+# The README's two commands: `make demo` (the main job) and `make test`.
+# Each creates .venv and installs everything on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch goes in first, on its own line, so that fairseq's build and pip's resolver
+# use it instead of pulling another build. This machine has a CPU wheel of 2.13.0.
+# GPU users: make test TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.xlsr-installed
+RESULTS ?= results
+DEMO_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install test demo demo-quick bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.py Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q numpy cython "setuptools>=64" wheel
+	@# fairseq-fixed is an sdist that compiles C++/Cython against torch (~7 min on
+	@# 2 cores, cached by pip afterwards); no build isolation so it builds against the
+	@# torch above instead of downloading a CUDA torch into a throw-away build env.
+	$(BIN)/python -m pip install --no-build-isolation -e ".[all]"
+	@# fairseq-fixed pulls torchaudio, whose native library does not load beside
+	@# torch 2.13 and breaks `import transformers`; nothing here needs it.
+	$(BIN)/python -m pip uninstall -y -q torchaudio
+	$(BIN)/python -c "import fairseq, transformers, xlsr_plugin; print('fairseq', fairseq.__version__, 'ready')"
+	@touch $@
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests -q -ra --durations=15 $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/xlsr-demo --out $(RESULTS) $(DEMO_ARGS)
+
+demo-quick: $(STAMP)
+	$(BIN)/xlsr-demo --out $(RESULTS)-quick --quick $(DEMO_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,221 @@
+"""The shared builder behind every corpus: one call turns a list of utterances into a subset.
+
+A corpus module (``commonvoice``, ``mls``, ``babel``, ``folder``) only *lists* what a
+release contains as :class:`Utterance` records (plus rejects it found while parsing, such
+as a non-UTF-8 transcript line) and calls :func:`build_subset`, which
+
+1. normalises transcripts per language (:mod:`manifests.text`),
+2. probes or converts the audio in a process pool (:mod:`manifests.audio`),
+3. writes ``<split>_<lang>.tsv`` and its parallel ``.wrd`` / ``.ltr`` / ``.spk`` files
+   atomically, and every reject with its reason to ``<split>_<lang>.rejects.tsv``.
+
+:func:`rebuild_dicts` then rewrites ``dict.<labels>.<lang>.txt`` and the joint
+``dict.<labels>.txt`` from all label files present, so languages prepared in separate
+runs still share one joint dictionary.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+from . import formats, layout
+from .audio import AudioJob, AudioSettings, Done, Reject, Segment, run_jobs
+from .text import Normalizer, format_oov
+
+SPEAKER_LABELS = "spk"
+
+
+@dataclass
+class Utterance:
+    """One utterance as listed by a corpus (before any audio is touched)."""
+
+    key: str
+    source: str  # audio file to read
+    rel: str  # path below the manifest root (of ``source``, or of the converted file)
+    text: Optional[str] = None  # raw transcript; None: the corpus has none
+    speaker: Optional[str] = None
+    start: Optional[float] = None
+    end: Optional[float] = None
+
+
+@dataclass
+class SubsetResult:
+    split: str
+    lang: str
+    manifest: Path
+    utterances: int = 0
+    samples: int = 0
+    rejects: Counter = field(default_factory=Counter)
+    converted: int = 0
+    reused: int = 0
+    oov: Counter = field(default_factory=Counter)
+
+    def hours(self, sample_rate: int = 16_000) -> float:
+        return self.samples / sample_rate / 3600
+
+    def summary(self) -> str:
+        name = layout.subset_name(self.split, self.lang)
+        line = f"{name}: {self.utterances} utterances, {self.hours():.3f} h"
+        if self.converted or self.reused:
+            line += f"; {self.converted} converted, {self.reused} reused from an earlier run"
+        n_rej = sum(self.rejects.values())
+        if n_rej:
+            reasons = ", ".join(f"{r} {n}" for r, n in self.rejects.most_common())
+            line += f"; {n_rej} rejected ({reasons}) -> {self.manifest.name[:-4]}.rejects.tsv"
+        if self.oov:
+            line += f"\n  {format_oov(self.oov)}"
+        return line
+
+
+@dataclass
+class PrepareResult:
+    """What a ``prepare_<corpus>`` call wrote."""
+
+    output_dir: Path
+    subsets: List[SubsetResult] = field(default_factory=list)
+    dicts: List[Path] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return sum(sum(s.rejects.values()) for s in self.subsets)
+
+    def subset(self, split: str, lang: str) -> SubsetResult:
+        for s in self.subsets:
+            if (s.split, s.lang) == (split, lang):
+                return s
+        raise KeyError(f"no subset {split}_{lang}")
+
+    def summary(self) -> str:
+        lines = [s.summary() for s in self.subsets]
+        lines.append(
+            f"{len(self.subsets)} subset(s), {self.rejected} rejected utterance(s) in total; "
+            f"written to {self.output_dir}"
+        )
+        return "\n".join(lines)
+
+
+def write_rejects(path: Path, rejects: Sequence[Reject]) -> None:
+    """``key<TAB>source<TAB>reason<TAB>detail`` per reject (header line first)."""
+    if not rejects:
+        if path.exists():
+            path.unlink()
+        return
+    with formats.atomic_write(path) as f:
+        print("key\tsource\treason\tdetail", file=f)
+        for r in rejects:
+            detail = r.detail.replace("\t", " ").replace("\n", " ")
+            print(f"{r.key}\t{r.source}\t{r.reason}\t{detail}", file=f)
+
+
+def _jobs(utts: Sequence[Utterance], convert: bool, out_root: Optional[str]) -> List[AudioJob]:
+    by_source: "OrderedDict[str, List[Segment]]" = OrderedDict()
+    for u in utts:
+        by_source.setdefault(u.source, []).append(Segment(u.key, u.rel, u.start, u.end))
+    return [AudioJob(src, tuple(segs), convert, out_root) for src, segs in by_source.items()]
+
+
+def build_subset(
+    output_dir: Path,
+    split: str,
+    lang: str,
+    utterances: Sequence[Utterance],
+    root: str,
+    *,
+    pre_rejects: Iterable[Reject] = (),
+    convert: bool = False,
+    settings: AudioSettings = AudioSettings(),
+    num_jobs: int = 1,
+    oov: str = "reject",
+) -> SubsetResult:
+    """Write one ``<split>_<lang>`` subset (manifest, labels, rejects); see module doc.
+
+    ``root`` is the manifest's first line; converted audio is written below it.
+    """
+    output_dir = Path(output_dir)
+    result = SubsetResult(split, lang, layout.manifest_path(output_dir, split, lang))
+    rejects: List[Reject] = list(pre_rejects)
+    has_text = any(u.text is not None for u in utterances)
+    norm = Normalizer(lang, oov)
+    words: Dict[str, str] = {}
+    kept: List[Utterance] = []
+    for u in utterances:
+        if has_text:
+            w, why = norm(u.text or "")
+            if why:
+                rejects.append(Reject(u.key, u.source, "bad transcript", why))
+                continue
+            words[u.key] = w
+        kept.append(u)
+    result.oov = norm.oov_counts
+
+    done: Dict[str, Done] = {}
+    jobs = _jobs(kept, convert, root if convert else None)
+    desc = layout.subset_name(split, lang)
+    for _, outcomes in run_jobs(jobs, settings, num_jobs, desc=desc):
+        for o in outcomes:
+            if isinstance(o, Done):
+                done[o.key] = o
+            else:
+                rejects.append(o)
+
+    entries, wrd, spk = [], [], []
+    for u in kept:
+        d = done.get(u.key)
+        if d is None:
+            continue
+        entries.append((d.rel, d.num_samples))
+        result.reused += d.reused
+        result.converted += convert and not d.reused
+        wrd.append(words.get(u.key, ""))
+        spk.append(u.speaker or "-")
+    result.utterances = len(entries)
+    result.samples = sum(n for _, n in entries)
+    result.rejects = Counter(r.reason for r in rejects)
+
+    write_rejects(layout.rejects_path(output_dir, split, lang), rejects)
+    # labels first, manifest last: a manifest on disk always has its labels beside it
+    if has_text:
+        formats.write_lines(layout.label_path(output_dir, split, lang, "wrd"), wrd)
+        ltr = [formats.letters(w) for w in wrd]
+        formats.write_lines(layout.label_path(output_dir, split, lang, "ltr"), ltr)
+    formats.write_lines(layout.label_path(output_dir, split, lang, SPEAKER_LABELS), spk)
+    formats.write_manifest(result.manifest, formats.Manifest(root, entries))
+    return result
+
+
+def rebuild_dicts(output_dir: Path, labels: str) -> List[Path]:
+    """Rewrite per-language and joint ``dict.<labels>*.txt`` from the label files present."""
+    output_dir = Path(output_dir)
+    per_lang: Dict[str, Counter] = {}
+    for path in sorted(output_dir.glob(f"*.{labels}")):
+        _, lang = layout.split_subset(path.name[: -len(labels) - 1])
+        if lang is None:
+            continue  # a combined (balanced) subset: its symbols are counted per language
+        per_lang.setdefault(lang, Counter()).update(formats.count_symbols(formats.read_lines(path)))
+    written = []
+    joint: Counter = Counter()
+    for lang, counts in sorted(per_lang.items()):
+        path = layout.dict_path(output_dir, labels, lang)
+        formats.write_dict(path, counts)
+        joint.update(counts)
+        written.append(path)
+    if per_lang:
+        path = layout.dict_path(output_dir, labels)
+        formats.write_dict(path, joint)
+        written.append(path)
+    return written
+
+
+def finish(result: PrepareResult, labels: Sequence[str] = ("ltr",)) -> PrepareResult:
+    """Rebuild the dictionaries of ``labels`` after all subsets of a run are written."""
+    for kind in labels:
+        result.dicts += rebuild_dicts(result.output_dir, kind)
+    return result
+
+
+def relpath_under(path: str, root: str) -> str:
+    return os.path.relpath(path, root)

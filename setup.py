@@ -1,0 +1,52 @@
+"""xlsr_plugin: cross-lingual wav2vec 2.0 (XLSR) pre-training and CTC fine-tuning as a fairseq plugin.
+
+fairseq 0.12.2, the last official release, cannot be imported on Python >= 3.11
+(its dataclasses use mutable defaults that 3.11 rejects) and pins an omegaconf that
+new pip refuses. ``fairseq-fixed`` 0.12.3.1 is the same ``fairseq`` package and CLIs
+with those fixed (hydra 1.3), so it is used there; older Pythons get official fairseq.
+See the README for the torch / torchaudio notes.
+"""
+
+from setuptools import find_packages, setup
+
+EXTRAS = {
+    "phonemize": ["phonemizer>=3.2", "espeakng-loader>=0.2.4"],
+    "decode": ["flashlight-text>=0.0.7"],
+    "demo": ["matplotlib>=3.7", "wordfreq>=3.1", "phonemizer>=3.2", "espeakng-loader>=0.2.4"],
+    "test": ["pytest>=7", "transformers>=4.40"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+
+setup(
+    name="xlsr-plugin",
+    version="0.1.0",
+    description=__doc__.splitlines()[0],
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.8",
+    packages=find_packages(include=["xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*"]),
+    include_package_data=True,
+    install_requires=[
+        "fairseq-fixed==0.12.3.1; python_version >= '3.11'",
+        "fairseq==0.12.2; python_version < '3.11'",
+        "torch>=2.0",
+        "numpy",
+        "soundfile>=0.12.1",  # wheels bundle libsndfile >= 1.1: MP3, Opus, FLAC, NIST SPHERE
+        "scipy",
+        "sentencepiece",
+        "editdistance",
+        "tqdm",
+    ],
+    extras_require=EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "xlsr-manifest = manifests.cli:main",
+            "xlsr-demo = xlsr_plugin.cli.demo:main",
+        ]
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "License :: OSI Approved :: MIT License",
+    ],
+)

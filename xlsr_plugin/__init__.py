@@ -1,0 +1,15 @@
+"""XLSR (Conneau et al. 2020) as a fairseq plugin: ``--user-dir xlsr_plugin``.
+
+Importing the package registers with fairseq the tasks, models, criterions, scorers
+and the CTC generator in its sub-packages (each sub-package imports its modules), and
+allow-lists the classes fairseq checkpoints need under torch's ``weights_only``
+loading (``xlsr_plugin.checkpoint``). Importing it twice is harmless.
+"""
+
+from xlsr_plugin.checkpoint import allow_fairseq_checkpoints
+
+allow_fairseq_checkpoints()
+
+from xlsr_plugin import criterions, models, tasks  # noqa: E402  (registers components)
+
+__all__ = ["allow_fairseq_checkpoints", "criterions", "models", "tasks"]

@@ -1,0 +1,1 @@
+"""Datasets and checks behind the XLSR tasks."""

@@ -1,0 +1,117 @@
+"""One dataset per language, combined the XLSR way.
+
+Training splits are re-sampled every epoch with fairseq's ``MultiCorpusDataset``:
+each language gets the share ``p_l ∝ (n_l/N)^alpha`` of the epoch's audio
+(``manifests.sampling``), deterministically from ``seed`` and the epoch, so every
+distributed rank draws the same epoch and fairseq's ``EpochBatchIterator`` hands each
+rank its own shard of the batches. Batches hold one language each
+(``batch_sample=True``), which is what makes per-language loss, accuracy and code
+perplexity exact in ``xlsr_wav2vec``.
+
+Evaluation splits are concatenated without re-sampling (every utterance exactly once),
+still batched per language.
+"""
+
+
+import bisect
+import logging
+from collections import OrderedDict
+from typing import Dict, List, Mapping
+
+import numpy as np
+import torch
+from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset
+from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
+
+from manifests.sampling import format_table, sampling_table, utterance_weights
+
+logger = logging.getLogger(__name__)
+
+
+class LanguageAudioDataset(FileAudioDataset):
+    """``FileAudioDataset`` whose items and batches carry the language index ``lang``.
+
+    The index sits beside ``net_input`` (not in it), so models never see it.
+    """
+
+    def __init__(self, manifest_path: str, lang_id: int, **kwargs):
+        super().__init__(manifest_path, **kwargs)
+        self.lang_id = lang_id
+
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        item["lang"] = self.lang_id
+        return item
+
+    def collater(self, samples):
+        batch = super().collater(samples)
+        if batch:
+            kept = [s for s in samples if s["source"] is not None]
+            batch["lang"] = torch.LongTensor([s["lang"] for s in kept])
+        return batch
+
+
+def _batches_per_part(indices, part_of, batch_by_size, **kwargs):
+    """Batch each part (language) separately, so no batch mixes languages."""
+    parts: Dict[int, List[int]] = {}
+    for i in indices:
+        parts.setdefault(part_of(i), []).append(i)
+    batches = []
+    for part in sorted(parts):
+        batches += batch_by_size(np.array(parts[part], dtype=np.int64), **kwargs)
+    return batches
+
+
+class LanguageConcatDataset(ConcatDataset):
+    """All languages of an evaluation split, each utterance once, batched per language."""
+
+    def language_of(self, index: int) -> int:
+        return bisect.bisect_right(self.cumulative_sizes, index)
+
+    def batch_by_size(self, indices, max_tokens=None, max_sentences=None,
+                      required_batch_size_multiple=1):
+        return _batches_per_part(
+            indices, self.language_of, super().batch_by_size,
+            max_tokens=max_tokens, max_sentences=max_sentences,
+            required_batch_size_multiple=required_batch_size_multiple,
+        )
+
+
+def language_hours(datasets: Mapping[str, FairseqDataset], sample_rate: int) -> Dict[str, float]:
+    return {lang: float(np.sum(ds.sizes)) / sample_rate / 3600.0 for lang, ds in datasets.items()}
+
+
+def combine_languages(
+    datasets: "OrderedDict[str, FairseqDataset]",
+    *,
+    sample_rate: int,
+    alpha: float,
+    seed: int,
+    resample: bool,
+) -> FairseqDataset:
+    """Combine per-language datasets (``lang -> dataset``, in language-index order)."""
+    empty = [lang for lang, ds in datasets.items() if len(ds) == 0]
+    if empty:
+        raise ValueError(
+            f"language(s) {', '.join(empty)} have no utterances left (after "
+            "min_sample_size filtering); remove them from task.languages or add data"
+        )
+    if not resample:
+        if len(datasets) == 1:
+            return next(iter(datasets.values()))
+        return LanguageConcatDataset(list(datasets.values()))
+
+    hours = language_hours(datasets, sample_rate)
+    utts = {lang: len(ds) for lang, ds in datasets.items()}
+    rows = sampling_table(hours, utts, alpha)
+    logger.info("\n" + format_table(rows, alpha))
+    if len(datasets) == 1:
+        return next(iter(datasets.values()))
+    weights = utterance_weights({r.lang: r.sampled for r in rows}, hours, utts)
+    return MultiCorpusDataset(
+        OrderedDict(datasets),
+        distribution=list(weights.values()),
+        seed=seed,
+        sort_indices=True,
+        batch_sample=True,
+    )

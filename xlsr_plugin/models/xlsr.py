@@ -1,0 +1,118 @@
+"""Architectures ``xlsr_base`` and ``xlsr_large``: fairseq's wav2vec 2.0 with XLSR's settings.
+
+The model is fairseq's ``Wav2Vec2Model`` unchanged; what XLSR fixes are its settings
+(Conneau et al. 2020, §4.2): BASE has N=12 blocks, d_model 768, FFN 3072, H=8
+heads; LARGE N=24, 1024, 4096, H=16; dropout 0.1; product quantisation with G=2
+codebooks of V=320 entries. LARGE takes the LibriVox-large settings the authors used
+for XLSR-53 (layer-norm feature extractor, pre-LN transformer, final_dim 768, no
+input/feature dropout, full feature-encoder gradient).
+
+fairseq's released *base* checkpoints use 12 heads while the paper's table says 8 for
+XLSR base; ``xlsr_base`` follows the paper. A checkpoint always rebuilds with the
+settings stored in it, and ``init_checkpoint`` (continued pre-training) takes the
+checkpoint's architecture over the recipe's, so the two can never be mixed up silently.
+"""
+
+
+import logging
+from dataclasses import dataclass, field, fields
+from typing import Optional, Tuple
+
+from fairseq.models import register_model
+from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+
+from xlsr_plugin.checkpoint import load_checkpoint, stored_model_config
+
+logger = logging.getLogger(__name__)
+
+# Fields that define the network (parameter shapes or what a layer computes). When
+# continuing pre-training, these come from the checkpoint, everything else (dropout,
+# masking, temperatures) from the recipe.
+ARCHITECTURE_FIELDS = (
+    "extractor_mode", "encoder_layers", "encoder_embed_dim", "encoder_ffn_embed_dim",
+    "encoder_attention_heads", "activation_fn", "layer_type", "final_dim",
+    "layer_norm_first", "conv_feature_layers", "conv_bias", "quantize_targets",
+    "quantize_input", "same_quantizer", "target_glu", "quantizer_depth",
+    "quantizer_factor", "latent_vars", "latent_groups", "latent_dim", "conv_pos",
+    "conv_pos_groups", "pos_conv_depth", "max_positions", "attn_type", "pos_enc_type",
+)
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass
+class XlsrBaseConfig(Wav2Vec2Config):
+    encoder_attention_heads: int = field(default=8, metadata=_help("attention heads (paper: 8 for BASE)"))
+    quantize_targets: bool = field(default=True, metadata=_help("targets are product-quantised latents"))
+    latent_vars: int = field(default=320, metadata=_help("V: entries per codebook"))
+    latent_groups: int = field(default=2, metadata=_help("G: number of codebooks"))
+    final_dim: int = field(default=256, metadata=_help("dimension of the contrastive projection"))
+    encoder_layerdrop: float = field(default=0.05, metadata=_help("probability of dropping a transformer layer"))
+    dropout_input: float = field(default=0.1, metadata=_help("dropout on the feature-encoder output"))
+    dropout_features: float = field(default=0.1, metadata=_help("dropout on the unmasked features (targets)"))
+    feature_grad_mult: float = field(default=0.1, metadata=_help("scale of the gradient into the feature encoder"))
+    init_checkpoint: Optional[str] = field(
+        default=None,
+        metadata=_help(
+            "continue pre-training from this wav2vec 2.0 / XLSR checkpoint (fairseq format, "
+            "old argparse ones too): its architecture fields replace the recipe's and its "
+            "weights are loaded"
+        ),
+    )
+
+
+@dataclass
+class XlsrLargeConfig(XlsrBaseConfig):
+    encoder_layers: int = field(default=24, metadata=_help("N: transformer blocks"))
+    encoder_embed_dim: int = field(default=1024, metadata=_help("d_model"))
+    encoder_ffn_embed_dim: int = field(default=4096, metadata=_help("FFN inner dimension"))
+    encoder_attention_heads: int = field(default=16, metadata=_help("attention heads"))
+    extractor_mode: str = field(default="layer_norm", metadata=_help("feature-encoder normalisation (LibriVox large)"))
+    layer_norm_first: bool = field(default=True, metadata=_help("pre-LN transformer (LibriVox large)"))
+    conv_bias: bool = field(default=True, metadata=_help("bias in the feature-encoder convolutions"))
+    final_dim: int = field(default=768, metadata=_help("dimension of the contrastive projection"))
+    latent_temp: Tuple[float, float, float] = field(
+        default=(2.0, 0.1, 0.999995), metadata=_help("Gumbel temperature (start, end, decay)")
+    )
+    encoder_layerdrop: float = field(default=0.0, metadata=_help("probability of dropping a transformer layer"))
+    dropout_input: float = field(default=0.0, metadata=_help("dropout on the feature-encoder output"))
+    dropout_features: float = field(default=0.0, metadata=_help("dropout on the unmasked features"))
+    feature_grad_mult: float = field(default=1.0, metadata=_help("scale of the gradient into the feature encoder"))
+
+
+def _take_architecture(cfg, stored) -> None:
+    changed = []
+    for name in ARCHITECTURE_FIELDS:
+        if name in stored and getattr(cfg, name, None) != stored[name]:
+            changed.append(f"{name}: {getattr(cfg, name, None)} -> {stored[name]}")
+            setattr(cfg, name, stored[name])
+    if changed:
+        logger.warning("init_checkpoint's architecture replaces the recipe's: " + "; ".join(changed))
+
+
+class _XlsrModel(Wav2Vec2Model):
+    @classmethod
+    def build_model(cls, cfg, task=None):
+        if not cfg.init_checkpoint:
+            return cls(cfg)
+        state = load_checkpoint(cfg.init_checkpoint)
+        _take_architecture(cfg, stored_model_config(state, cfg.init_checkpoint))
+        model = cls(cfg)
+        model.load_state_dict(state["model"], strict=True)
+        logger.info(f"initialised from {cfg.init_checkpoint}")
+        return model
+
+
+@register_model("xlsr_base", dataclass=XlsrBaseConfig)
+class XlsrBaseModel(_XlsrModel):
+    """XLSR BASE (paper §4.2)."""
+
+
+@register_model("xlsr_large", dataclass=XlsrLargeConfig)
+class XlsrLargeModel(_XlsrModel):
+    """XLSR LARGE / XLSR-53 (paper §4.2, LibriVox-large settings)."""
+
+
+assert {f.name for f in fields(XlsrBaseConfig)} >= set(ARCHITECTURE_FIELDS)

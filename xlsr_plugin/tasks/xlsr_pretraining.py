@@ -1,0 +1,153 @@
+"""Task ``xlsr_pretraining``: wav2vec 2.0 pre-training on many languages at once.
+
+Extends fairseq's ``audio_pretraining`` with what XLSR adds (Conneau et al. 2020, §3):
+one manifest per language (``<split>_<lang>.tsv`` in ``task.data``, named by
+``manifests.layout``), language-balanced re-sampling of the training split every epoch
+with ``p_l ∝ (n_l/N)^alpha`` (``xlsr_plugin.data.multilingual``), and evaluation per
+language. Every manifest line is checked before the first step
+(``xlsr_plugin.data.validation``).
+
+A subset that names a manifest directly (``valid_es``, or a plain ``valid.tsv``) is read
+as it is, so ``--valid-subset valid_es,valid_ru`` and ``--gen-subset test_es`` work too.
+"""
+
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from fairseq.data.text_compressor import TextCompressionLevel
+from fairseq.tasks import register_task
+from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
+from omegaconf import II
+
+from manifests import layout
+from manifests.sampling import check_alpha
+from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
+from xlsr_plugin.data.validation import check_manifest
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN_LANGUAGE = -1
+
+
+@dataclass
+class XlsrPretrainingConfig(AudioPretrainingConfig):
+    languages: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "comma-separated language codes, in a fixed order (their index is the "
+            "language id); default: every <train_subset>_<lang>.tsv found in task.data"
+        },
+    )
+    sampling_alpha: float = field(
+        default=0.5,
+        metadata={
+            "help": "language sampling p_l ∝ (n_l/N)^alpha over hours n_l: 1 = natural "
+            "distribution, 0 = uniform over languages; the paper uses 0.5"
+        },
+    )
+    skip_manifest_check: bool = field(
+        default=False,
+        metadata={
+            "help": "do not read every audio header before training (by default all bad "
+            "lines are listed up front: missing/empty/unreadable files, wrong sample rate)"
+        },
+    )
+    train_subset: str = field(
+        default=II("dataset.train_subset"),
+        metadata={"help": "the split that is re-sampled by language every epoch"},
+    )
+
+
+@register_task("xlsr_pretraining", dataclass=XlsrPretrainingConfig)
+class XlsrPretrainingTask(AudioPretrainingTask):
+    """Multilingual wav2vec 2.0 pre-training with language-balanced sampling."""
+
+    cfg: XlsrPretrainingConfig
+
+    def __init__(self, cfg: XlsrPretrainingConfig):
+        super().__init__(cfg)
+        check_alpha(cfg.sampling_alpha)
+        self.languages: List[str] = self._resolve_languages()
+        logger.info(f"languages ({len(self.languages)}): {', '.join(self.languages)}")
+
+    def _train_subset(self) -> str:
+        try:
+            return self.cfg.train_subset
+        except Exception:  # interpolation without a dataset group (task built alone)
+            return "train"
+
+    def _resolve_languages(self) -> List[str]:
+        if self.cfg.languages:
+            langs = [layout.check_language(l.strip()) for l in self.cfg.languages.split(",") if l.strip()]
+            if len(set(langs)) != len(langs):
+                raise ValueError(f"task.languages lists a language twice: {self.cfg.languages}")
+            return langs
+        split = self._train_subset()
+        found = layout.discover_languages(self.cfg.data, split)
+        if not found:
+            logger.warning(
+                f"no {split}_<lang>.tsv manifests in {self.cfg.data}; set task.languages "
+                "to name the languages"
+            )
+        return found
+
+    def audio_dataset_kwargs(self, task_cfg) -> dict:
+        """``FileAudioDataset`` arguments, as fairseq's ``audio_pretraining`` sets them."""
+        kwargs = dict(
+            sample_rate=task_cfg.get("sample_rate", self.cfg.sample_rate),
+            max_sample_size=self.cfg.max_sample_size,
+            min_sample_size=self.cfg.min_sample_size,
+            pad=task_cfg.labels is not None or task_cfg.enable_padding,
+            normalize=task_cfg.normalize,
+            num_buckets=self.cfg.num_batch_buckets or int(self.cfg.tpu),
+            text_compression_level=getattr(
+                TextCompressionLevel, str(self.cfg.text_compression_level)
+            ),
+        )
+        if getattr(task_cfg, "precompute_mask_config", None) is not None:
+            kwargs.update(compute_mask=True, **task_cfg.precompute_mask_config)
+        return kwargs
+
+    def build_language_dataset(self, split: str, lang: Optional[str], task_cfg):
+        """One language's dataset for ``split``; fine-tuning adds its labels here."""
+        lang_id = self.languages.index(lang) if lang in self.languages else UNKNOWN_LANGUAGE
+        path = layout.manifest_path(self.cfg.data, split, lang)
+        check_manifest(
+            path, lang or split, self.cfg.sample_rate, check_audio=not self.cfg.skip_manifest_check
+        )
+        return LanguageAudioDataset(str(path), lang_id, **self.audio_dataset_kwargs(task_cfg))
+
+    def load_dataset(self, split: str, task_cfg=None, **kwargs):
+        task_cfg = task_cfg or self.cfg
+        if layout.manifest_path(self.cfg.data, split).is_file():
+            base, lang = layout.split_subset(split)
+            self.datasets[split] = self.build_language_dataset(base, lang, task_cfg)
+            return
+
+        layout.check_split(split)
+        langs = [l for l in self.languages if layout.manifest_path(self.cfg.data, split, l).is_file()]
+        missing = [l for l in self.languages if l not in langs]
+        is_train = split == self._train_subset()
+        if not langs or (missing and is_train):
+            raise FileNotFoundError(
+                f"split '{split}': no manifest for language(s) "
+                f"{', '.join(missing) or '(none configured)'} in {self.cfg.data} "
+                f"(expected {layout.manifest_path(self.cfg.data, split, '<lang>').name}); "
+                "build them with xlsr-manifest or fix task.languages"
+            )
+        if missing:
+            logger.warning(f"split '{split}' has no data for: {', '.join(missing)} (not evaluated)")
+
+        datasets = OrderedDict(
+            (lang, self.build_language_dataset(split, lang, task_cfg)) for lang in langs
+        )
+        self.datasets[split] = combine_languages(
+            datasets,
+            sample_rate=self.cfg.sample_rate,
+            alpha=self.cfg.sampling_alpha,
+            seed=self.cfg.seed,
+            resample=is_train,
+        )
