@@ -50,23 +50,24 @@ def exact_distribution(weights: Mapping[str, float]) -> Dict[str, float]:
     """Normalise ``weights`` so that ``sum(values)`` is exactly 1.0.
 
     fairseq's ``MultiCorpusDataset`` asserts ``sum(distribution) == 1`` with plain
-    float addition; the largest weight absorbs the rounding error.
+    float addition; one weight is moved by a few ulps to absorb the rounding error.
     """
     keys = list(weights)
     total = math.fsum(weights.values())
     if not total > 0:
         raise ValueError("weights must have a positive sum")
     values = [weights[k] / total for k in keys]
-    big = max(range(len(values)), key=values.__getitem__)
-    for _ in range(64):
-        err = 1.0 - sum(values)
-        if err == 0.0:
-            break
-        values[big] += err
-        if sum(values) != 1.0:
-            values[big] = math.nextafter(values[big], math.inf if err > 0 else -math.inf)
-    assert sum(values) == 1.0, values
-    return dict(zip(keys, values))
+    for i in sorted(range(len(values)), key=lambda j: -values[j]):
+        base = values[i]
+        for direction in (math.inf, -math.inf):
+            x = base
+            for _ in range(256):
+                if sum(values) == 1.0:
+                    return dict(zip(keys, values))
+                x = math.nextafter(x, direction)
+                values[i] = x
+            values[i] = base
+    raise ArithmeticError(f"cannot make {values} sum to exactly 1.0")
 
 
 @dataclass(frozen=True)

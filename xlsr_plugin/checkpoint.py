@@ -33,18 +33,19 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 
 def _allowed_globals() -> list:
-    allowed = [
-        argparse.Namespace,
-        meters.AverageMeter, meters.SumMeter, meters.ConcatTensorMeter, meters.TimeMeter,
-        meters.StopwatchMeter, meters.MetersDict,
-        np.ndarray, np.dtype, np.core.multiarray._reconstruct,
+    npcore = getattr(np, "_core", None) or np.core  # numpy 2 renamed numpy.core
+    reconstruct = npcore.multiarray._reconstruct
+    scalar = npcore.multiarray.scalar
+    return [
+        argparse.Namespace,  # hyper-parameters of pre-hydra checkpoints (xlsr_53_56k.pt)
+        meters.AverageMeter, meters.SumMeter, meters.TimeMeter, meters.StopwatchMeter,
+        meters.MetersDict,  # training state of older fairseq checkpoints
+        # numpy arrays and scalars (RNG states, meter values), under both module names
+        np.ndarray, np.dtype, reconstruct, scalar,
+        (reconstruct, "numpy.core.multiarray._reconstruct"),
+        (scalar, "numpy.core.multiarray.scalar"),
+        *{type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "uint32", "bool")},
     ]
-    # numpy scalars and dtype classes (RNG states, meter values)
-    allowed += [type(np.dtype(t)) for t in ("float64", "float32", "int64", "int32", "uint32", "bool")]
-    allowed += [np.float64, np.float32, np.int64, np.int32, np.uint32, np.bool_]
-    if hasattr(np.core.multiarray, "scalar"):
-        allowed.append(np.core.multiarray.scalar)
-    return allowed
 
 
 def allow_fairseq_checkpoints() -> None:

@@ -6,35 +6,38 @@ failure to watch for is a language whose codes collapse or whose loss stalls whi
 the average looks fine; so every batch (one language each, see
 ``xlsr_plugin.data.multilingual``) also reports ``loss_<lang>``, ``accuracy_<lang>`` and
 ``code_perplexity_<lang>``, in training and validation logs.
-"""
 
+Unlike fairseq's ``wav2vec`` criterion, the logging outputs hold sums under the same
+keys for every batch, so fairseq can add them up across workers with one all-reduce
+(its other path, ``all_gather_list``, needs CUDA and so breaks CPU/gloo training).
+"""
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional  # noqa: F401
+from typing import List, Optional
 
 from fairseq.criterions import register_criterion
 from fairseq.criterions.wav2vec_criterion import Wav2VecCriterionConfig, Wav2vecCriterion
 from fairseq.logging import metrics
 from fairseq.logging.meters import safe_round
 
-# Always logged, whatever criterion.log_keys adds (fairseq's argparse cannot take a
-# list-of-strings default).
+# Per-batch model outputs (perplexities, Gumbel temperature): always logged, averaged
+# over batches. (fairseq's argparse cannot take a list-of-strings default for log_keys.)
 QUANTIZER_KEYS = ("prob_perplexity", "code_perplexity", "temp")
-PREFIX = "_lang:"  # per-language entries of logging outputs; '_' keeps them off the console
+PER_LANGUAGE = ("loss", "sample_size", "correct", "count", "code_perplexity", "batches")
+PREFIX = "_xlsr:"  # our entries of the logging outputs; '_' keeps them off the console
 
 
 @dataclass
 class XlsrWav2vecCriterionConfig(Wav2VecCriterionConfig):
-    infonce: bool = field(default=True, metadata={"help": "InfoNCE (cross-entropy over the true latent and K distractors)"})
+    infonce: bool = field(
+        default=True,
+        metadata={"help": "InfoNCE: cross-entropy over the true quantised latent and K distractors"},
+    )
     loss_weights: Optional[List[float]] = field(
         default_factory=lambda: [0.1, 10.0],
         metadata={"help": "weights of the extra losses: codebook diversity, feature penalty"},
     )
-
-
-def _key(lang: str, what: str) -> str:
-    return f"{PREFIX}{lang}:{what}"
 
 
 @register_criterion("xlsr_wav2vec", dataclass=XlsrWav2vecCriterionConfig)
@@ -46,20 +49,24 @@ class XlsrWav2vecCriterion(Wav2vecCriterion):
 
     def forward(self, model, sample, reduce=True):
         loss, sample_size, log = super().forward(model, sample, reduce=reduce)
+        log[PREFIX + "batches"] = 1
+        for k in QUANTIZER_KEYS:
+            if k in log:
+                log[PREFIX + k] = log.pop(k)
+
         lang_ids = sample.get("lang")
-        if lang_ids is None or len(lang_ids) == 0:
-            return loss, sample_size, log
-        lang_id = int(lang_ids[0])  # batches hold a single language
-        if not 0 <= lang_id < len(self.languages) or bool((lang_ids != lang_id).any()):
-            return loss, sample_size, log
-        lang = self.languages[lang_id]
-        log[_key(lang, "loss")] = log["loss"]
-        log[_key(lang, "sample_size")] = log["sample_size"]
-        log[_key(lang, "correct")] = log.get("correct", 0)
-        log[_key(lang, "count")] = log.get("count", 0)
-        log[_key(lang, "batches")] = 1
-        if "code_perplexity" in log:
-            log[_key(lang, "code_perplexity")] = log["code_perplexity"]
+        this = None
+        if lang_ids is not None and len(lang_ids) > 0 and bool((lang_ids == lang_ids[0]).all()):
+            lang_id = int(lang_ids[0])  # batches hold a single language
+            this = self.languages[lang_id] if 0 <= lang_id < len(self.languages) else None
+        for lang in self.languages:
+            mine = lang == this
+            log[f"{PREFIX}{lang}:loss"] = log["loss"] if mine else 0.0
+            log[f"{PREFIX}{lang}:sample_size"] = log["sample_size"] if mine else 0
+            log[f"{PREFIX}{lang}:correct"] = log.get("correct", 0) if mine else 0
+            log[f"{PREFIX}{lang}:count"] = log.get("count", 0) if mine else 0
+            log[f"{PREFIX}{lang}:code_perplexity"] = log.get(PREFIX + "code_perplexity", 0.0) if mine else 0.0
+            log[f"{PREFIX}{lang}:batches"] = 1 if mine else 0
         return loss, sample_size, log
 
     @staticmethod
@@ -71,15 +78,26 @@ class XlsrWav2vecCriterion(Wav2vecCriterion):
         for log in logging_outputs:
             for k, v in log.items():
                 if k.startswith(PREFIX):
-                    totals[k] = totals.get(k, 0) + float(v)
-        langs = sorted({k.split(":")[1] for k in totals})
+                    totals[k[len(PREFIX):]] = totals.get(k[len(PREFIX):], 0.0) + float(v)
+        batches = totals.get("batches", 0)
+        for k in QUANTIZER_KEYS:
+            if k in totals and batches:
+                metrics.log_scalar(k, totals[k] / batches, batches, round=3)
+
+        langs = sorted({k.split(":")[0] for k in totals if ":" in k})
         for lang in langs:
-            get = lambda what: totals.get(_key(lang, what), 0.0)  # noqa: E731
+            def get(what):
+                return totals.get(f"{lang}:{what}", 0.0)
+
+            if not get("batches"):
+                continue
             size = get("sample_size")
             metrics.log_scalar(f"loss_{lang}", get("loss") / (size or 1) / math.log(2), size, round=3)
             if get("count") > 0:
                 metrics.log_scalar(f"accuracy_{lang}", safe_round(get("correct") / get("count"), 5), get("count"))
-            if _key(lang, "code_perplexity") in totals:
-                metrics.log_scalar(
-                    f"code_perplexity_{lang}", get("code_perplexity") / get("batches"), get("batches"), round=3
-                )
+            metrics.log_scalar(
+                f"code_perplexity_{lang}", get("code_perplexity") / get("batches"), get("batches"), round=3
+            )
+
+    def logging_outputs_can_be_summed(self) -> bool:
+        return not self.xla

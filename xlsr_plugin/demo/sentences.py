@@ -105,7 +105,7 @@ def source_name(lang: str) -> str:
     """A one-line description of where ``lang``'s sentences come from."""
     if wordfreq_covers(lang):
         return f"wordfreq top_n_list({text_spec(lang).wordfreq!r})"
-    return "generated pseudo-words (alphabet + syllable structure)"
+    return "generated (alphabet + syllables)"
 
 
 def stable_seed(*parts) -> int:

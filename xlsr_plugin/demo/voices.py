@@ -27,8 +27,8 @@ import numpy as np
 
 from xlsr_plugin.demo.sentences import stable_seed
 
-# espeak-ng's speak_lib.h
-AUDIO_OUTPUT_RETRIEVAL = 1
+# espeak-ng's speak_lib.h (espeak_AUDIO_OUTPUT is an enum, not flags: SYNCHRONOUS is
+# "retrieval, and espeak_Synth returns when the text is spoken")
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 ESPEAK_CHARS_UTF8 = 1
 POS_CHARACTER = 1
@@ -58,7 +58,7 @@ VARIANTS: Dict[str, Tuple[str, ...]] = {
 RATE_WPM = (130, 210)  # espeak-ng default 175
 PITCH = {"male": (20, 50), "female": (50, 80)}  # 0-100, default 50
 PITCH_RANGE = (30, 90)  # 0-100, default 50
-VOLUME = (70, 130)  # 0-200, default 100
+VOLUME = (60, 100)  # 0-200, default 100 (louder clips clip)
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,7 @@ class Espeak:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
-        mode = AUDIO_OUTPUT_SYNCHRONOUS | AUDIO_OUTPUT_RETRIEVAL
-        rate = lib.espeak_Initialize(mode, 0, str(self.data_path).encode(), 0)
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0)
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data_path}")
         self.sample_rate = rate  # 22050 for espeak-ng's own voices

@@ -1,0 +1,107 @@
+"""Pre-training through fairseq's CLIs: train, checkpoint, resume; hydra recipe; 2 ranks."""
+
+import re
+import socket
+import subprocess
+
+import pytest
+import torch
+
+from tests.conftest import BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, pretrain_cli, run_cli
+
+
+def _updates(ckpt):
+    return torch.load(ckpt, weights_only=False)["optimizer_history"][-1]["num_updates"]
+
+
+def test_fairseq_train_trains_saves_and_resumes(multilingual_data, tmp_path):
+    save = tmp_path / "ckpt"
+    out = pretrain_cli(multilingual_data, save, "--max-update", "4", "--sampling-alpha", "0.5").stdout
+    assert "language sampling, alpha=0.5" in out
+    for lang in ("aa", "bb", "cc"):  # per-language validation metrics
+        assert re.search(rf"valid on 'valid' subset.*loss_{lang} [\d.]+.*accuracy_{lang}", out)
+    assert _updates(save / "checkpoint_last.pt") == 4
+
+    out = pretrain_cli(multilingual_data, save, "--max-update", "7").stdout
+    assert "Loaded checkpoint" in out and "@ 4 updates" in out
+    assert _updates(save / "checkpoint_last.pt") == 7
+
+
+def test_hydra_tiny_recipe_trains_and_resumes(multilingual_data, tmp_path):
+    run = tmp_path / "run"
+    args = ["fairseq-hydra-train", "--config-dir", REPO / "recipes/pretraining", "--config-name", "tiny",
+            f"task.data={multilingual_data}", f"common.user_dir={PLUGIN}", f"hydra.run.dir={run}",
+            f"checkpoint.save_dir={run}/ckpt", "optimization.max_update=4"]
+    run_cli(args)
+    assert _updates(run / "ckpt/checkpoint_last.pt") == 4
+    out = run_cli(args[:-1] + ["optimization.max_update=6"]).stdout
+    assert "Loaded checkpoint" in out
+    assert _updates(run / "ckpt/checkpoint_last.pt") == 6
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_training(multilingual_data, tmp_path):
+    """fairseq's own distributed engine on CPU: two ranks, gloo, one shared checkpoint."""
+    init = f"tcp://127.0.0.1:{_free_port()}"
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "fairseq-train"), str(multilingual_data), "--user-dir", str(PLUGIN),
+             "--task", "xlsr_pretraining", "--arch", "xlsr_base", "--criterion", "xlsr_wav2vec",
+             *TINY_MODEL_ARGS, *TINY_TRAIN_ARGS, "--save-dir", str(tmp_path / "ckpt"),
+             "--max-update", "3", "--cpu", "--distributed-world-size", "2",
+             "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
+             "--distributed-init-method", init, "--distributed-rank", str(rank),
+             "--distributed-no-spawn"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        )
+        for rank in range(2)
+    ]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[1][-3000:] + outs[0][-3000:]
+    assert "training on 2 devices" in outs[0]
+    assert _updates(tmp_path / "ckpt/checkpoint_last.pt") == 3
+
+
+@pytest.fixture
+def bad_audio_data(multilingual_data):
+    import numpy as np
+    import soundfile as sf
+
+    audio = multilingual_data / "audio" / "bb"
+    (audio / "empty.flac").write_bytes(b"")
+    (audio / "garbage.flac").write_bytes(b"not audio at all" * 10)
+    sf.write(audio / "narrowband.flac", np.zeros(8000, dtype="float32"), 8000)
+    tsv = multilingual_data / "train_bb.tsv"
+    tsv.write_text(tsv.read_text() + "missing.flac\t16000\nempty.flac\t16000\n"
+                   "garbage.flac\t16000\nnarrowband.flac\t8000\n")
+    return multilingual_data
+
+
+def test_bad_audio_is_reported_before_training(bad_audio_data, tmp_path):
+    out = pretrain_cli(bad_audio_data, tmp_path / "ckpt", "--max-update", "2", check=False)
+    assert out.returncode != 0
+    text = out.stdout
+    tsv = bad_audio_data / "train_bb.tsv"
+    assert "4 bad line(s)" in text and "language 'bb'" in text
+    assert f"{tsv}:8:" in text and "missing.flac: file not found" in text
+    assert f"{tsv}:9:" in text and "file is empty" in text
+    assert f"{tsv}:10:" in text and "unreadable audio" in text
+    assert f"{tsv}:11:" in text and "sample rate 8000 Hz" in text
+    assert "Start iterating over samples" not in text  # nothing trained
+
+
+def test_language_without_utterances_is_named(multilingual_data, tmp_path):
+    (multilingual_data / "train_cc.tsv").write_text(str(multilingual_data / "audio") + "\n")
+    out = pretrain_cli(multilingual_data, tmp_path / "ckpt", "--max-update", "2", check=False)
+    assert out.returncode != 0 and "language 'cc' has no utterances" in out.stdout
+
+
+def test_alpha_outside_unit_interval_is_refused(multilingual_data, tmp_path):
+    out = pretrain_cli(multilingual_data, tmp_path / "ckpt", "--sampling-alpha", "1.5", check=False)
+    assert out.returncode != 0 and "alpha must be in [0, 1]" in out.stdout
+    assert "Start iterating over samples" not in out.stdout

@@ -1,0 +1,128 @@
+"""Language-balanced sampling: the formula, what an epoch actually draws, and ranks."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf, open_dict
+
+import xlsr_plugin  # noqa: F401  (registers the task)
+from fairseq import tasks
+from manifests.sampling import exact_distribution, sampling_probabilities
+from tests.conftest import write_language
+from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig
+
+HOURS = {"aa": 40.0, "bb": 8.0, "cc": 1.0}
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.7, 1.0])
+def test_probabilities_follow_formula(alpha):
+    p = sampling_probabilities(HOURS, alpha)
+    n = sum(HOURS.values())
+    z = sum((h / n) ** alpha for h in HOURS.values())
+    for lang, h in HOURS.items():
+        assert p[lang] == pytest.approx((h / n) ** alpha / z, rel=1e-12)
+    assert sum(p.values()) == 1.0  # exactly: fairseq's MultiCorpusDataset asserts it
+
+
+def test_alpha_extremes_and_ordering():
+    assert sampling_probabilities(HOURS, 0.0) == pytest.approx({k: 1 / 3 for k in HOURS})
+    natural = sampling_probabilities(HOURS, 1.0)
+    half = sampling_probabilities(HOURS, 0.5)
+    assert half["cc"] > natural["cc"] and half["aa"] < natural["aa"]  # low-resource up-sampled
+
+
+@pytest.mark.parametrize("alpha", [-0.1, 1.5, float("nan")])
+def test_alpha_out_of_range_is_refused(alpha):
+    with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
+        sampling_probabilities(HOURS, alpha)
+
+
+def test_exact_distribution_sums_to_one_for_awkward_weights():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        w = {str(i): float(x) for i, x in enumerate(rng.random(rng.integers(2, 60)))}
+        assert sum(exact_distribution(w).values()) == 1.0
+
+
+def _task(data, alpha, seed=1):
+    cfg = OmegaConf.structured(XlsrPretrainingConfig(data=str(data), sampling_alpha=alpha))
+    with open_dict(cfg):
+        cfg._name, cfg.seed, cfg.tpu, cfg.train_subset = "xlsr_pretraining", seed, False, "train"
+    return tasks.setup_task(cfg)
+
+
+@pytest.fixture
+def skewed_data(tmp_path):
+    """aa: 60 x 1.0 s, bb: 20 x 0.5 s (shorter clips), cc: 5 x 2.0 s."""
+    data = tmp_path / "data"
+    write_language(data, "train", "aa", [1.0] * 60)
+    write_language(data, "train", "bb", [0.5] * 20)
+    write_language(data, "train", "cc", [2.0] * 5)
+    return data
+
+
+def _epoch_audio_shares(task, epoch):
+    ds = task.dataset("train")
+    ds.set_epoch(epoch)
+    audio = Counter()
+    for i in ds.ordered_indices():
+        local, lang = ds._map_index(int(i))
+        audio[lang] += ds.datasets[lang].sizes[local]
+    total = sum(audio.values())
+    return {lang: audio[lang] / total for lang in ds.datasets}
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 1.0])
+def test_epoch_audio_shares_match_formula(skewed_data, alpha):
+    task = _task(skewed_data, alpha)
+    task.load_dataset("train")
+    hours = {"aa": 60 * 1.0, "bb": 20 * 0.5, "cc": 5 * 2.0}
+    expected = sampling_probabilities(hours, alpha)
+    shares = np.mean([list(_epoch_audio_shares(task, e).values()) for e in range(1, 6)], axis=0)
+    # Whole utterances are drawn (85 per epoch), so shares are quantised to ~1/85.
+    assert shares == pytest.approx([expected[k] for k in ("aa", "bb", "cc")], abs=0.03)
+
+
+def test_resampled_each_epoch_deterministically(skewed_data):
+    a, b = _task(skewed_data, 0.5, seed=3), _task(skewed_data, 0.5, seed=3)
+    a.load_dataset("train")
+    b.load_dataset("train")
+    for epoch in (1, 2):
+        a.dataset("train").set_epoch(epoch)
+        b.dataset("train").set_epoch(epoch)
+    ds_a, ds_b = a.dataset("train"), b.dataset("train")
+    ds_a.set_epoch(1)
+    e1 = ds_a.ordered_indices()
+    ds_a.set_epoch(2)
+    e2 = ds_a.ordered_indices()
+    ds_b.set_epoch(2)
+    assert not np.array_equal(np.sort(e1), np.sort(e2))  # a new draw every epoch
+    assert np.array_equal(e2, ds_b.ordered_indices())  # same seed + epoch, same draw
+
+
+def _batches(data, num_shards, shard_id, epoch=2):
+    task = _task(data, 0.5)
+    task.load_dataset("train")
+    itr = task.get_batch_iterator(
+        task.dataset("train"), max_tokens=40000, seed=1,
+        num_shards=num_shards, shard_id=shard_id, epoch=epoch,
+    ).next_epoch_itr(shuffle=True)
+    batches = [b for b in itr if b]
+    for b in batches:
+        assert len(set(b["lang"].tolist())) == 1  # one language per batch
+    # a batch = its language and its utterances (ids are per-language indices)
+    return [(int(b["lang"][0]), *b["id"].tolist()) for b in batches], {int(b["lang"][0]) for b in batches}
+
+
+def test_ranks_share_the_draw_and_split_the_batches(skewed_data):
+    """What fairseq's distributed training does: every rank builds the same epoch and
+    takes its own shard of its batches."""
+    rank0, langs0 = _batches(skewed_data, 2, 0)
+    rank1, langs1 = _batches(skewed_data, 2, 1)
+    whole, langs = _batches(skewed_data, 1, 0)
+    assert rank0 and rank1
+    # together the ranks cover exactly the one shared draw, each batch once
+    assert Counter(rank0) + Counter(rank1) == Counter(whole)
+    assert abs(len(rank0) - len(rank1)) <= 1
+    assert langs == {0, 1, 2}

@@ -1,0 +1,341 @@
+"""The paper's CommonVoice table (PER per language and model) from fairseq-generate output.
+
+XLSR's Table 1 compares, per CommonVoice language, the phone error rate of a
+cross-lingually pre-trained model (XLSR-10) with monolingual pre-training and no
+pre-training, and summarises the relative PER reduction, largest on the low-resource
+languages. This module
+
+* reads PER per language from ``fairseq-generate`` output: the final line
+  ``Generate test_es with beam=1: PER: 12.34`` (in the log, or in
+  ``<results-path>/generate-test_es.txt``), or, when no such line exists, recomputes it
+  from the ``T-``/``H-`` lines or from a hypothesis/reference file pair (token edit
+  distance over reference tokens, ``|`` word separators ignored);
+* writes ``table.md`` (rows = models, columns = languages + Avg, then the relative
+  reduction line) and ``per.png``, a grouped bar chart of the same numbers.
+
+Numbers are reported as given; nothing here chooses among them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from manifests.formats import atomic_write
+from manifests.layout import split_subset
+
+Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
+
+_GENERATE_RE = re.compile(r"Generate\s+(\S+)\s+with\s+beam\s*=\s*\S+?\s*:\s*(.*)$")
+_IGNORED_TOKENS = ("|",)
+
+
+@dataclass
+class ReportPaths:
+    table: Path
+    chart: Path
+
+
+# ---------------------------------------------------------------- reading PER
+
+
+def parse_generate_output(text: str, metric: str = "PER") -> Dict[str, float]:
+    """``{gen_subset: value}`` from the ``Generate <subset> with beam=..: <metric>: x``
+    lines of fairseq-generate output (log prefixes, ANSI colours and ``=`` for ``:``
+    are tolerated; the last line per subset wins)."""
+    metric_re = re.compile(rf"\b{re.escape(metric)}\b\s*[:=]?\s*([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+    found: Dict[str, float] = {}
+    for line in text.splitlines():
+        line = re.sub(r"\x1b\[[0-9;]*m", "", line).rstrip()
+        m = _GENERATE_RE.search(line)
+        if not m:
+            continue
+        value = metric_re.search(m.group(2))
+        if value:
+            found[m.group(1)] = float(value.group(1))
+    return found
+
+
+def _tokens(line: str, ignore: Sequence[str]) -> List[str]:
+    return [t for t in line.split() if t not in ignore]
+
+
+def compute_per(
+    references: Sequence[str], hypotheses: Sequence[str], ignore: Sequence[str] = _IGNORED_TOKENS
+) -> float:
+    """Token error rate in percent: total edit distance / total reference tokens."""
+    import editdistance
+
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    errors = total = 0
+    for ref, hyp in zip(references, hypotheses):
+        r, h = _tokens(ref, ignore), _tokens(hyp, ignore)
+        errors += editdistance.eval(r, h)
+        total += len(r)
+    if total == 0:
+        raise ValueError("references contain no tokens: PER is undefined")
+    return 100.0 * errors / total
+
+
+def per_from_generate_file(path, ignore: Sequence[str] = _IGNORED_TOKENS) -> float:
+    """PER of a ``generate-<subset>.txt``: its ``Generate`` line, else from T-/H- lines."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    scores = parse_generate_output(text)
+    if scores:
+        return list(scores.values())[-1]
+    refs: Dict[str, str] = {}
+    hyps: Dict[str, str] = {}
+    for line in text.splitlines():
+        kind, _, rest = line.partition("-")
+        ident, _, payload = rest.partition("\t")
+        if kind == "T":
+            refs[ident] = payload
+        elif kind == "H" and ident not in hyps:  # first (best) hypothesis; "score\ttext"
+            hyps[ident] = payload.partition("\t")[2]
+    missing = sorted(set(refs) - set(hyps))
+    if not refs or missing:
+        raise ValueError(
+            f"{path}: no 'Generate ... PER' line and "
+            + ("no T-/H- lines" if not refs else f"no hypothesis for ids {missing[:5]}")
+        )
+    ids = sorted(refs)
+    return compute_per([refs[i] for i in ids], [hyps[i] for i in ids], ignore)
+
+
+_ID_SUFFIX = re.compile(r"\s*\(([^()]*)\)\s*$")
+
+
+def _read_keyed_lines(path: Path) -> List[Tuple[Optional[str], str]]:
+    """Lines of a hyp/ref file; a trailing ``(utt-id)`` (speech_recognition/infer.py
+    style) is split off as the key."""
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _ID_SUFFIX.search(line)
+        out.append((m.group(1), line[: m.start()]) if m else (None, line))
+    return out
+
+
+def per_from_pair(hyp_path, ref_path, ignore: Sequence[str] = _IGNORED_TOKENS) -> float:
+    """PER of a hypothesis file against a reference file: line by line, or by the
+    ``(utt-id)`` suffixes when both files carry them."""
+    hyp = _read_keyed_lines(Path(hyp_path))
+    ref = _read_keyed_lines(Path(ref_path))
+    if all(k is not None for k, _ in hyp + ref):
+        hyp_by = dict(hyp)
+        missing = [k for k, _ in ref if k not in hyp_by]
+        if missing:
+            raise ValueError(f"{hyp_path}: no hypothesis for {len(missing)} ids, e.g. {missing[:3]}")
+        return compute_per([t for _, t in ref], [hyp_by[k] for k, _ in ref], ignore)
+    if len(hyp) != len(ref):
+        raise ValueError(f"{hyp_path} has {len(hyp)} lines but {ref_path} has {len(ref)}")
+    return compute_per([t for _, t in ref], [t for _, t in hyp], ignore)
+
+
+def collect_per(paths: Iterable, metric: str = "PER") -> Dict[str, float]:
+    """``{lang: PER}`` from fairseq-generate logs and/or ``--results-path`` folders.
+
+    A folder contributes each ``generate-<split>_<lang>.txt`` (its ``Generate`` line or
+    recomputed from T-/H- lines); a file contributes its ``Generate`` lines. Subsets are
+    mapped to languages with :func:`manifests.layout.split_subset`.
+    """
+    per: Dict[str, float] = {}
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(p.glob("generate-*.txt"))
+            if not files:
+                raise ValueError(f"{p}: no generate-<subset>.txt (fairseq-generate --results-path)")
+            scores = {f.stem[len("generate-"):]: per_from_generate_file(f) for f in files}
+        elif p.is_file():
+            scores = parse_generate_output(p.read_text(encoding="utf-8"), metric)
+            if not scores:
+                raise ValueError(f"{p}: no 'Generate <subset> with beam=..: {metric}: x' line")
+        else:
+            raise ValueError(f"{p}: not found")
+        for subset, value in scores.items():
+            _, lang = split_subset(subset)
+            per[lang or subset] = value
+    return per
+
+
+# ---------------------------------------------------------------- the table
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values)
+
+
+def relative_reduction(
+    results: Results, model: str, baseline: str, languages: Sequence[str]
+) -> Dict[str, float]:
+    """Relative PER reduction (%) of ``model`` over ``baseline`` per language where both
+    have a PER, plus ``"avg"``: the reduction of their mean PER over those languages."""
+    both = [lang for lang in languages
+            if lang in results.get(model, {}) and lang in results.get(baseline, {})]
+    out = {}
+    for lang in both:
+        b = results[baseline][lang]
+        out[lang] = 100.0 * (b - results[model][lang]) / b if b else math.nan
+    if both:
+        b = _mean([results[baseline][lang] for lang in both])
+        m = _mean([results[model][lang] for lang in both])
+        out["avg"] = 100.0 * (b - m) / b if b else math.nan
+    return out
+
+
+def _languages(results: Results, languages: Optional[Sequence[str]]) -> List[str]:
+    if languages:
+        return list(languages)
+    return list(dict.fromkeys(lang for per in results.values() for lang in per))
+
+
+def format_table(
+    results: Results,
+    languages: Optional[Sequence[str]] = None,
+    multilingual: str = "XLSR-10",
+    baseline: str = "XLSR-Monolingual",
+    low_resource: Sequence[str] = (),
+    pretrain_minutes: Optional[Mapping[str, float]] = None,
+) -> str:
+    """The Markdown table: a row per model, a column per language and Avg (the mean
+    over all columns; "–" when the model lacks a language), then the reduction line."""
+    langs = _languages(results, languages)
+    lines = ["| Model | " + " | ".join(langs) + " | Avg |",
+             "|---|" + "---:|" * (len(langs) + 1)]
+    if pretrain_minutes:
+        cells = [f"{pretrain_minutes[lang]:g}" if lang in pretrain_minutes else "–" for lang in langs]
+        lines.append("| *pre-training minutes* | " + " | ".join(cells) + " | |")
+    for model, per in results.items():
+        cells = [f"{per[lang]:.1f}" if lang in per else "–" for lang in langs]
+        avg = f"{_mean([per[lang] for lang in langs]):.1f}" if all(lang in per for lang in langs) else "–"
+        lines.append(f"| {model} | " + " | ".join(cells) + f" | {avg} |")
+    lines.append("")
+    red = relative_reduction(results, multilingual, baseline, langs)
+    if red:
+        low = [f"{lang} {red[lang]:+.1f}%" for lang in low_resource if lang in red]
+        shared = [lang for lang in langs if lang in red]
+        lines.append(
+            f"Relative PER reduction of {multilingual} vs {baseline} "
+            "(positive = fewer errors): "
+            + (f"low-resource: {', '.join(low)}; " if low else "")
+            + f"average over {', '.join(shared)}: {red['avg']:+.1f}%."
+        )
+    else:
+        lines.append(f"(No language has both {multilingual} and {baseline}: no reduction line.)")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(results: Results, path, languages: Optional[Sequence[str]] = None,
+                 title: str = "Phone error rate per language") -> Path:
+    """A grouped bar chart (languages + Avg on x, one bar per model) saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    langs = _languages(results, languages)
+    groups = langs + ["Avg"]
+    models = list(results)
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(groups) * max(1, len(models)) / 2 + 3), 4))
+    x = np.arange(len(groups))
+    for i, model in enumerate(models):
+        per = results[model]
+        vals = [per.get(lang, np.nan) for lang in langs]
+        vals.append(_mean(vals) if not any(np.isnan(vals)) else np.nan)
+        ax.bar(x - 0.4 + width * (i + 0.5), vals, width, label=model)
+    ax.set_xticks(x, groups)
+    ax.set_ylabel("PER (%)")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    results: Results,
+    out_dir,
+    languages: Optional[Sequence[str]] = None,
+    multilingual: str = "XLSR-10",
+    baseline: str = "XLSR-Monolingual",
+    low_resource: Sequence[str] = (),
+    pretrain_minutes: Optional[Mapping[str, float]] = None,
+    title: str = "Phone error rate (%) on the synthetic CommonVoice test sets",
+    notes: str = "",
+) -> ReportPaths:
+    """Write ``<out_dir>/table.md`` and ``<out_dir>/per.png``."""
+    if not results or not any(results.values()):
+        raise ValueError("no PER results to report")
+    for model, per in results.items():
+        bad = {lang: v for lang, v in per.items() if not (isinstance(v, (int, float)) and v >= 0)}
+        if bad:
+            raise ValueError(f"model {model!r}: PER must be numbers >= 0, got {bad}")
+    out_dir = Path(out_dir)
+    table = format_table(results, languages, multilingual, baseline, low_resource, pretrain_minutes)
+    paths = ReportPaths(out_dir / "table.md", out_dir / "per.png")
+    with atomic_write(paths.table) as f:
+        f.write(f"# {title}\n\n{table}")
+        if notes:
+            f.write(f"\n{notes.rstrip()}\n")
+        f.write(f"\n![PER per language]({paths.chart.name})\n")
+    plot_results(results, paths.chart, languages, title)
+    return paths
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m xlsr_plugin.demo.report",
+        description="Write the paper-shaped PER table (table.md) and bar chart (per.png).",
+    )
+    p.add_argument("--model", action="append", default=[], metavar="NAME=PATH[,PATH]",
+                   help="a model's fairseq-generate logs and/or --results-path folders "
+                   "(repeat per model, in table order)")
+    p.add_argument("--json", help="or a JSON file {model: {lang: PER}}")
+    p.add_argument("--out", required=True, help="folder for table.md and per.png")
+    p.add_argument("--languages", help="comma-separated column order (default: as found)")
+    p.add_argument("--multilingual", default="XLSR-10", help="model compared in the reduction line")
+    p.add_argument("--baseline", default="XLSR-Monolingual", help="its baseline in that line")
+    p.add_argument("--low-resource", default="", help="comma-separated low-resource languages")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        results: Dict[str, Dict[str, float]] = {}
+        if args.json:
+            results.update(json.loads(Path(args.json).read_text(encoding="utf-8")))
+        for spec in args.model:
+            name, sep, paths = spec.partition("=")
+            if not sep:
+                raise ValueError(f"--model {spec!r} is not NAME=PATH[,PATH]")
+            results[name] = collect_per(filter(None, paths.split(",")))
+        split = lambda s: [x for x in (s or "").split(",") if x]  # noqa: E731
+        paths = write_report(results, args.out, split(args.languages) or None, args.multilingual,
+                             args.baseline, split(args.low_resource))
+    except (ValueError, OSError) as e:
+        print(f"report: error: {e}", file=sys.stderr)
+        return 1
+    print(paths.table.read_text(encoding="utf-8"))
+    print(f"wrote {paths.table} and {paths.chart}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Task ``xlsr_finetuning``: CTC fine-tuning on phonemes, characters or words, and decoding.
+
+The paper (Conneau et al. 2020, §4.3) fine-tunes each pre-trained model with a CTC
+output layer on CommonVoice phonemes (PER), BABEL characters (CER) and MLS words (WER),
+one language at a time or, for XLSR-53, all languages in one model. This task is
+fairseq's ``audio_finetuning`` (target dictionary, ``<s>`` as the CTC blank, labels
+attached per utterance) on top of ``xlsr_pretraining`` (one manifest per language,
+α-sampled training, per-language batches for evaluation). Labels come from
+``<split>_<lang>.<labels>`` and the dictionary from ``dict.<labels>.txt``
+(``manifests.layout``); several languages share one joint dictionary.
+
+Every label file is checked before the first step: line counts against the manifest,
+symbols missing from the dictionary (listed with counts), utterances too short for
+their labels (CTC needs a frame per label plus one per repeated symbol) or longer than
+``max_sample_size`` (cropping would cut them off their labels).
+
+For ``fairseq-generate`` the task builds a CTC generator (``xlsr_plugin.decoding``):
+greedy by default, beam search with KenLM when ``kenlm_model`` is set; and it tells the
+``per``/``cer`` scorers each utterance's language, so a multilingual subset is scored
+per language and overall.
+"""
+
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+from fairseq.data import AddTargetDataset, Dictionary
+from fairseq.data.text_compressor import TextCompressionLevel, TextCompressor
+from fairseq.dataclass import ChoiceEnum
+from fairseq.tasks import register_task
+from fairseq.tasks.audio_finetuning import (
+    AudioFinetuningConfig,
+    AudioFinetuningTask,
+    LabelEncoder,
+    label_len_fn,
+)
+
+from manifests import layout
+from manifests.formats import ManifestError, read_manifest
+from xlsr_plugin.decoding.ctc import CtcGenerator, GreedyDecoder
+from xlsr_plugin.scoring.scorers import BATCH_LANGUAGES
+from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig, XlsrPretrainingTask
+
+logger = logging.getLogger(__name__)
+
+MAX_REPORTED = 20
+# (kernel, stride) of the feature encoder of every wav2vec 2.0 / XLSR model: 20 ms frames
+FEATURE_ENCODER = [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2
+DECODER_CHOICES = ChoiceEnum(["auto", "greedy", "beam"])
+
+
+def num_frames(num_samples: int) -> int:
+    """Frames the wav2vec 2.0 feature encoder makes of ``num_samples`` samples."""
+    n = num_samples
+    for kernel, stride in FEATURE_ENCODER:
+        n = (n - kernel) // stride + 1
+    return max(n, 0)
+
+
+def ctc_min_frames(label: List[str]) -> int:
+    """Fewest frames CTC can align ``label`` to: one per symbol, one blank per repeat."""
+    return len(label) + sum(a == b for a, b in zip(label, label[1:]))
+
+
+@dataclass
+class XlsrFinetuningConfig(XlsrPretrainingConfig, AudioFinetuningConfig):
+    labels: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "label kind, the extension of the label files and of dict.<labels>.txt: "
+            "phn (phonemes, PER), ltr (letters with | between words, CER/WER) or wrd (words, WER)"
+        },
+    )
+    ctc_decoder: DECODER_CHOICES = field(
+        default="auto",
+        metadata={
+            "help": "fairseq-generate decoder: greedy (best path, pure torch), beam (flashlight-text "
+            "beam search, --beam/--lm-weight/--word-score), auto = beam if --kenlm-model is set"
+        },
+    )
+    kenlm_model: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "KenLM n-gram (ARPA or binary) for beam search: over the dictionary's tokens "
+            "without --lexicon, over words with it (xlsr-ngram writes small ones)"
+        },
+    )
+    lexicon: Optional[str] = field(
+        default=None,
+        metadata={"help": "word<TAB>spelling lexicon: beam search then only produces these words"},
+    )
+    word_score: float = field(
+        default=0.0, metadata={"help": "beam search: score added per word (per token without lexicon)"}
+    )
+    unk_score: float = field(
+        default=-math.inf, metadata={"help": "beam search with lexicon: score of out-of-lexicon words"}
+    )
+    sil_score: float = field(
+        default=0.0, metadata={"help": "beam search: score added per word separator | emitted"}
+    )
+    beam_threshold: float = field(
+        default=25.0, metadata={"help": "beam search: drop hypotheses this far below the best"}
+    )
+    beam_size_token: Optional[int] = field(
+        default=None, metadata={"help": "beam search: tokens considered per frame (default: all)"}
+    )
+
+
+@register_task("xlsr_finetuning", dataclass=XlsrFinetuningConfig)
+class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
+    """CTC fine-tuning of a pre-trained XLSR model, one language or many."""
+
+    cfg: XlsrFinetuningConfig
+
+    def __init__(self, cfg: XlsrFinetuningConfig):
+        if cfg.labels not in layout.LABEL_KINDS:
+            raise ValueError(
+                f"task.labels is {cfg.labels!r}; fine-tuning needs one of "
+                f"{', '.join(layout.LABEL_KINDS)} (--labels phn)"
+            )
+        super().__init__(cfg)
+
+    # -- dictionary and labels ---------------------------------------------------------
+    def load_target_dictionary(self) -> Dictionary:
+        path = layout.dict_path(self.cfg.target_dictionary or self.cfg.data, self.cfg.labels)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: fine-tuning on '{self.cfg.labels}' labels needs the joint "
+                "dictionary of all languages (xlsr-manifest writes it)"
+            )
+        logger.info(f"target dictionary: {path}")
+        return Dictionary.load(str(path))
+
+    def build_language_dataset(self, split: str, lang: Optional[str], task_cfg):
+        dataset = super().build_language_dataset(split, lang, task_cfg)
+        labels_kind = task_cfg.labels
+        path = layout.label_path(self.cfg.data, split, lang, labels_kind)
+        manifest = layout.manifest_path(self.cfg.data, split, lang)
+        lines = self._read_labels(path, manifest)
+        skipped = getattr(dataset, "skipped_indices", set())
+        if skipped:
+            logger.warning(
+                f"{manifest}: {len(skipped)} utterance(s) shorter than task.min_sample_size "
+                f"({self.cfg.min_sample_size} samples) left out, with their labels"
+            )
+        kept = [i for i in range(len(lines)) if i not in skipped]
+        self._check_symbols(path, lines)
+        self._check_lengths(path, manifest, [lines[i] for i in kept], dataset.sizes, kept)
+        compressor = TextCompressor(
+            level=getattr(TextCompressionLevel, str(self.cfg.text_compression_level))
+        )
+        return AddTargetDataset(
+            dataset,
+            [compressor.compress(lines[i]) for i in kept],
+            pad=self.target_dictionary.pad(),
+            eos=self.target_dictionary.eos(),
+            batch_targets=True,
+            process_label=LabelEncoder(self.target_dictionary),
+            label_len_fn=label_len_fn,
+            add_to_input=task_cfg.get("autoregressive", False),
+            text_compression_level=compressor.level,
+        )
+
+    @staticmethod
+    def _read_labels(path, manifest) -> List[str]:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"{path} not found: labels for {manifest} (task.labels={path.suffix[1:]}); "
+                "build them with xlsr-manifest or choose other labels"
+            )
+        with open(path, encoding="utf-8") as f:
+            lines = [line.rstrip("\n") for line in f]
+        n_audio = len(read_manifest(manifest))
+        if len(lines) != n_audio:
+            raise ManifestError(
+                f"{path} has {len(lines)} lines but {manifest} lists {n_audio} utterances: "
+                "labels and audio must correspond line by line; rebuild both with xlsr-manifest"
+            )
+        return lines
+
+    def _check_symbols(self, path, lines: List[str]) -> None:
+        d = self.target_dictionary
+        missing: Counter = Counter()
+        first: Dict[str, int] = {}
+        for lineno, line in enumerate(lines, start=1):
+            for sym in line.split():
+                if sym not in d.indices:
+                    missing[sym] += 1
+                    first.setdefault(sym, lineno)
+        if missing:
+            shown = ", ".join(
+                f"{sym!r} x{n} (first at line {first[sym]})" for sym, n in missing.most_common(MAX_REPORTED)
+            )
+            more = f" and {len(missing) - MAX_REPORTED} more" if len(missing) > MAX_REPORTED else ""
+            raise ManifestError(
+                f"{path}: {len(missing)} symbol(s) not in {layout.dict_path(self.cfg.data, self.cfg.labels)}: "
+                f"{shown}{more}. Rebuild the dictionary from the labels of every language "
+                "(xlsr-manifest), or fix these labels"
+            )
+
+    def _check_lengths(self, path, manifest, lines: List[str], sizes, kept: List[int]) -> None:
+        problems: List[Tuple[int, str]] = []
+        max_size = self.cfg.max_sample_size
+        for line, size, index in zip(lines, sizes, kept):
+            lineno = index + 1
+            frames, need = num_frames(int(size)), ctc_min_frames(line.split())
+            if frames < need:
+                problems.append((lineno, f"{int(size)} samples = {frames} frames, but its "
+                                 f"{len(line.split())} labels need at least {need}"))
+            elif max_size is not None and size > max_size:
+                problems.append((lineno, f"{int(size)} samples is longer than task.max_sample_size "
+                                 f"({max_size}); it would be cropped away from its labels"))
+        if problems:
+            shown = "\n".join(f"  {manifest}:{n + 1} / {path}:{n}: {msg}" for n, msg in problems[:MAX_REPORTED])
+            more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
+            raise ManifestError(
+                f"{len(problems)} utterance(s) cannot be fine-tuned on with CTC:\n{shown}{more}\n"
+                "Remove them from the manifest and labels, or unset task.max_sample_size "
+                "(fine-tuning never crops)"
+            )
+
+    # -- decoding ----------------------------------------------------------------------
+    def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None,
+                        prefix_allowed_tokens_fn=None):
+        return CtcGenerator(models, self.target_dictionary, self.build_ctc_decoder(args),
+                            nbest=getattr(args, "nbest", 1) or 1)
+
+    def build_ctc_decoder(self, gen_cfg=None):
+        """Greedy, or flashlight beam search with the generation config's beam / lm_weight."""
+        choice = self.cfg.ctc_decoder
+        if choice == "auto":
+            choice = "beam" if self.cfg.kenlm_model else "greedy"
+        if choice == "greedy":
+            if self.cfg.kenlm_model or self.cfg.lexicon:
+                raise ValueError("--ctc-decoder greedy ignores --kenlm-model/--lexicon; use --ctc-decoder beam")
+            return GreedyDecoder(self.target_dictionary.bos())
+        from xlsr_plugin.decoding.beam import BeamOptions, FlashlightDecoder
+
+        opts = BeamOptions(
+            beam=getattr(gen_cfg, "beam", 50) or 50,
+            beam_size_token=self.cfg.beam_size_token,
+            beam_threshold=self.cfg.beam_threshold,
+            lm_weight=getattr(gen_cfg, "lm_weight", 0.0) or 0.0,
+            word_score=self.cfg.word_score,
+            unk_score=self.cfg.unk_score,
+            sil_score=self.cfg.sil_score,
+        )
+        return FlashlightDecoder(self.target_dictionary, opts, self.cfg.kenlm_model, self.cfg.lexicon)
+
+    def language_names(self, lang_ids) -> List[Optional[str]]:
+        return [self.languages[i] if 0 <= i < len(self.languages) else None for i in lang_ids.tolist()]
+
+    def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
+        if sample.get("lang") is not None:
+            BATCH_LANGUAGES.announce(self.language_names(sample["lang"]))
+        return super().inference_step(generator, models, sample, prefix_tokens, constraints)
