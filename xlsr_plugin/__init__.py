@@ -10,6 +10,6 @@ from xlsr_plugin.checkpoint import allow_fairseq_checkpoints
 
 allow_fairseq_checkpoints()
 
-from xlsr_plugin import criterions, models, tasks  # noqa: E402  (registers components)
+from xlsr_plugin import criterions, decoding, models, scoring, tasks  # noqa: E402  (registers components)
 
-__all__ = ["allow_fairseq_checkpoints", "criterions", "models", "tasks"]
+__all__ = ["allow_fairseq_checkpoints", "criterions", "decoding", "models", "scoring", "tasks"]

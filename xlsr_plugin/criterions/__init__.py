@@ -1,2 +1,2 @@
 """Criterions: ``xlsr_wav2vec`` (and ``xlsr_ctc``)."""
-from xlsr_plugin.criterions import xlsr_wav2vec  # noqa: F401
+from xlsr_plugin.criterions import xlsr_ctc, xlsr_wav2vec  # noqa: F401

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import re
 import sys
@@ -29,6 +30,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from manifests.formats import atomic_write
 from manifests.layout import split_subset
+from xlsr_plugin.demo.synth import XLSR10
 
 Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
 
@@ -191,9 +193,12 @@ def relative_reduction(
 
 
 def _languages(results: Results, languages: Optional[Sequence[str]]) -> List[str]:
+    """``languages`` if given, else every language found: the paper's order, then A-Z."""
     if languages:
         return list(languages)
-    return list(dict.fromkeys(lang for per in results.values() for lang in per))
+    found = {lang for per in results.values() for lang in per}
+    rank = {lang: i for i, lang in enumerate(XLSR10)}
+    return sorted(found, key=lambda lang: (rank.get(lang, len(rank)), lang))
 
 
 def format_table(
@@ -245,7 +250,7 @@ def plot_results(results: Results, path, languages: Optional[Sequence[str]] = No
     groups = langs + ["Avg"]
     models = list(results)
     width = 0.8 / max(1, len(models))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.75 * len(groups) * max(1, len(models)) / 2 + 3), 4))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(groups) * max(1, len(models)) + 3), 4))
     x = np.arange(len(groups))
     for i, model in enumerate(models):
         per = results[model]
@@ -255,7 +260,7 @@ def plot_results(results: Results, path, languages: Optional[Sequence[str]] = No
     ax.set_xticks(x, groups)
     ax.set_ylabel("PER (%)")
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
@@ -317,6 +322,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
+    # importing fairseq (via the xlsr_plugin package) sets the root logger to DEBUG
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     try:
         results: Dict[str, Dict[str, float]] = {}
         if args.json:

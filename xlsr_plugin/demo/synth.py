@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import multiprocessing
 import os
 import sys
@@ -394,6 +395,8 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
+    # importing fairseq (via the xlsr_plugin package) sets the root logger to DEBUG
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     languages = [x.strip() for x in args.languages.split(",") if x.strip()]
     low = DEFAULT_LOW_RESOURCE if args.low_resource is None else args.low_resource
     unknown = sorted(set(low) - set(languages))

@@ -1,2 +1,2 @@
 """Models: ``xlsr_base``, ``xlsr_large`` (and ``xlsr_ctc``)."""
-from xlsr_plugin.models import xlsr  # noqa: F401
+from xlsr_plugin.models import xlsr, xlsr_ctc  # noqa: F401

@@ -20,6 +20,7 @@ from typing import Optional, Tuple
 
 from fairseq.models import register_model
 from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+from omegaconf import open_dict
 
 from xlsr_plugin.checkpoint import load_checkpoint, stored_model_config
 
@@ -65,10 +66,10 @@ class XlsrBaseConfig(Wav2Vec2Config):
 
 @dataclass
 class XlsrLargeConfig(XlsrBaseConfig):
-    encoder_layers: int = field(default=24, metadata=_help("N: transformer blocks"))
-    encoder_embed_dim: int = field(default=1024, metadata=_help("d_model"))
+    encoder_layers: int = field(default=24, metadata=_help("N: number of transformer blocks"))
+    encoder_embed_dim: int = field(default=1024, metadata=_help("d_model: transformer model dimension"))
     encoder_ffn_embed_dim: int = field(default=4096, metadata=_help("FFN inner dimension"))
-    encoder_attention_heads: int = field(default=16, metadata=_help("attention heads"))
+    encoder_attention_heads: int = field(default=16, metadata=_help("number of attention heads"))
     extractor_mode: str = field(default="layer_norm", metadata=_help("feature-encoder normalisation (LibriVox large)"))
     layer_norm_first: bool = field(default=True, metadata=_help("pre-LN transformer (LibriVox large)"))
     conv_bias: bool = field(default=True, metadata=_help("bias in the feature-encoder convolutions"))
@@ -90,6 +91,18 @@ def _take_architecture(cfg, stored) -> None:
             setattr(cfg, name, stored[name])
     if changed:
         logger.warning("init_checkpoint's architecture replaces the recipe's: " + "; ".join(changed))
+
+
+def record_architecture(model, model_cfg) -> None:
+    """Write the architecture a model was really built with back into the training
+    config (what checkpoints store), so a checkpoint never describes other weights."""
+    built = getattr(model, "cfg", None)
+    if built is None or not getattr(built, "init_checkpoint", None):
+        return
+    with open_dict(model_cfg):
+        for name in ARCHITECTURE_FIELDS:
+            if name in model_cfg:
+                model_cfg[name] = getattr(built, name)
 
 
 class _XlsrModel(Wav2Vec2Model):

@@ -26,6 +26,7 @@ from manifests import layout
 from manifests.sampling import check_alpha
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
 from xlsr_plugin.data.validation import check_manifest
+from xlsr_plugin.models.xlsr import record_architecture
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             path, lang or split, self.cfg.sample_rate, check_audio=not self.cfg.skip_manifest_check
         )
         return LanguageAudioDataset(str(path), lang_id, **self.audio_dataset_kwargs(task_cfg))
+
+    def build_model(self, model_cfg, from_checkpoint=False):
+        model = super().build_model(model_cfg, from_checkpoint)
+        record_architecture(model, model_cfg)
+        return model
 
     def load_dataset(self, split: str, task_cfg=None, **kwargs):
         task_cfg = task_cfg or self.cfg

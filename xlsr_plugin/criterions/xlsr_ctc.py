@@ -1,0 +1,135 @@
+"""Criterion ``xlsr_ctc``: CTC loss, with the paper's error rates per language on validation.
+
+The loss is fairseq's ``ctc`` criterion unchanged (Graves et al. 2006; summed over
+utterances, normalised by target tokens). On validation batches it also decodes
+greedily and logs the error rate that fits the labels, computed exactly as the
+``per``/``cer`` scorers of ``fairseq-generate`` do (``xlsr_plugin.scoring.errors``):
+
+=========  ==========================  ========================================
+labels     logged                      ``--best-checkpoint-metric``
+=========  ==========================  ========================================
+``phn``    ``per``, ``per_<lang>``     ``per``
+``ltr``    ``cer``, ``wer`` (+ _lang)  ``cer`` or ``wer``
+``wrd``    ``wer``, ``wer_<lang>``     ``wer``
+=========  ==========================  ========================================
+
+fairseq's own ``uer`` (all dictionary units, ``|`` included) is logged too. Lower is
+better for all of them (``--maximize-best-checkpoint-metric`` stays off). Per-language
+entries rely on batches holding one language (``xlsr_plugin.data.multilingual``).
+"""
+
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from fairseq import utils
+from fairseq.criterions import register_criterion
+from fairseq.criterions.ctc import CtcCriterion, CtcCriterionConfig
+from fairseq.logging import metrics
+from fairseq.logging.meters import safe_round
+
+from xlsr_plugin.decoding.ctc import collapse
+from xlsr_plugin.scoring.errors import KINDS, METRICS_FOR_LABELS, LanguageErrors
+
+PREFIX = "_lang:"  # per-language entries of logging outputs ('_' keeps them off the console)
+PARENT_WORD_KEYS = ("w_errors", "wv_errors", "w_total")  # replaced by our own wer
+
+
+@dataclass
+class XlsrCtcCriterionConfig(CtcCriterionConfig):
+    pass
+
+
+class _Forwarded:
+    """The model, with its forward pass already run: lets the parent criterion compute
+    the loss from the same output we decode, without a second forward."""
+
+    def __init__(self, model, net_output):
+        self._model, self._net_output = model, net_output
+
+    def __call__(self, **unused):
+        return self._net_output
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+@register_criterion("xlsr_ctc", dataclass=XlsrCtcCriterionConfig)
+class XlsrCtcCriterion(CtcCriterion):
+    def __init__(self, cfg: XlsrCtcCriterionConfig, task):
+        if cfg.wer_kenlm_model or cfg.wer_args:
+            raise ValueError(
+                "criterion.wer_kenlm_model needs fairseq's examples package; decode with an LM "
+                "through fairseq-generate --kenlm-model instead (validation stays greedy)"
+            )
+        super().__init__(cfg, task)
+        labels = getattr(task.cfg, "labels", None) or "ltr"
+        self.kinds = METRICS_FOR_LABELS.get(labels, ("wer",))
+        self.languages = list(getattr(task, "languages", []))
+
+    def forward(self, model, sample, reduce=True, **kwargs):
+        net_output = model(**sample["net_input"])
+        loss, sample_size, log = super().forward(_Forwarded(model, net_output), sample, reduce, **kwargs)
+        if model.training:
+            return loss, sample_size, log
+        for key in PARENT_WORD_KEYS:
+            log.pop(key, None)
+        with torch.no_grad():
+            lprobs = model.get_normalized_probs(net_output, log_probs=True).transpose(0, 1).float().cpu()
+        padding = net_output.get("padding_mask")
+        lengths = (~padding).long().sum(-1).tolist() if padding is not None else [lprobs.size(1)] * lprobs.size(0)
+        lang = self._batch_language(sample)
+        for kind in self.kinds:
+            errors = LanguageErrors(kind)
+            for lp, n, target in zip(lprobs, lengths, sample["target"]):
+                ref = target[(target != self.pad_idx) & (target != self.eos_idx)]
+                hyp = collapse(lp[:n].argmax(-1), self.blank_idx)
+                errors.add(self.task.target_dictionary.string(ref), self.task.target_dictionary.string(hyp))
+            log[f"{kind}_errors"] = errors.overall.errors
+            log[f"{kind}_total"] = errors.overall.total
+            if lang is not None:
+                log[f"{PREFIX}{lang}:{kind}_errors"] = errors.overall.errors
+                log[f"{PREFIX}{lang}:{kind}_total"] = errors.overall.total
+        return loss, sample_size, log
+
+    def _batch_language(self, sample):
+        ids = sample.get("lang")
+        if ids is None or len(ids) == 0:
+            return None
+        first = int(ids[0])
+        if not 0 <= first < len(self.languages) or bool((ids != first).any()):
+            return None
+        return self.languages[first]
+
+    @staticmethod
+    def reduce_metrics(logging_outputs) -> None:
+        plain = [{k: v for k, v in log.items() if not k.startswith(PREFIX)} for log in logging_outputs]
+        CtcCriterion.reduce_metrics(plain)
+        counts: Dict[Tuple[str, str], List[float]] = {}  # metric name -> [errors, total]
+        for log in logging_outputs:
+            for key, value in log.items():
+                parsed = _parse_key(key)
+                if parsed:
+                    name, what = parsed
+                    counts.setdefault(name, [0.0, 0.0])[what == "total"] += utils.item(value)
+        for name, (errors, total) in sorted(counts.items()):
+            metrics.log_scalar(f"_{name}_errors", errors)
+            metrics.log_scalar(f"_{name}_total", total)
+            metrics.log_derived(
+                name,
+                lambda meters, n=name: safe_round(
+                    meters[f"_{n}_errors"].sum * 100.0 / meters[f"_{n}_total"].sum, 3
+                ) if meters[f"_{n}_total"].sum > 0 else float("nan"),
+            )
+
+
+def _parse_key(key: str) -> Optional[Tuple[str, str]]:
+    """``per_errors`` -> (``per``, ``errors``); ``_lang:es:per_total`` -> (``per_es``, ``total``)."""
+    lang = None
+    if key.startswith(PREFIX):
+        lang, _, key = key[len(PREFIX):].partition(":")
+    kind, _, what = key.partition("_")
+    if kind not in KINDS or what not in ("errors", "total"):
+        return None
+    return (kind if lang is None else f"{kind}_{lang}"), what
