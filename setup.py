@@ -42,6 +42,7 @@ setup(
         "console_scripts": [
             "xlsr-manifest = manifests.cli:main",
             "xlsr-demo = xlsr_plugin.cli.demo:main",
+            "xlsr-synth = xlsr_plugin.demo.synth:main",
         ]
     },
     classifiers=[

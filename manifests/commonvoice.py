@@ -65,9 +65,7 @@ def _read_id_list(path: Path) -> List[str]:
         return [clip_id(line.split()[0]) for line in f if line.strip()]
 
 
-def _utterances(
-    lang_dir: Path, lang: str, rows: Sequence[Dict[str, str]], out_root: Path
-) -> List[Utterance]:
+def _utterances(lang_dir: Path, lang: str, rows: Sequence[Dict[str, str]]) -> List[Utterance]:
     return [
         Utterance(
             key=clip_id(row["path"]),
@@ -147,7 +145,7 @@ def prepare_commonvoice(
                 rows, bad = read_cv_tsv(path)
                 plan.append((lang, layout.check_split(split), rows, bad))
     for lang, split, rows, bad in plan:
-        utts = _utterances(corpus_dir / lang, lang, rows, out_root)
+        utts = _utterances(corpus_dir / lang, lang, rows)
         result.subsets.append(
             build_subset(output_dir, split, lang, utts, str(out_root), pre_rejects=bad,
                          convert=True, settings=settings, num_jobs=num_jobs, oov=oov)

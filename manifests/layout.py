@@ -19,6 +19,8 @@ from typing import List, Optional, Union
 PathLike = Union[str, os.PathLike]
 
 LABEL_KINDS = ("ltr", "wrd", "phn")
+# one speaker id per manifest line ("-" if unknown), written by the builders for `stats`
+SPEAKER_LABELS = "spk"
 REJECTS_SUFFIX = "rejects.tsv"
 
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9.\-]+$")

@@ -16,7 +16,6 @@ runs still share one joint dictionary.
 
 from __future__ import annotations
 
-import os
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from . import formats, layout
 from .audio import AudioJob, AudioSettings, Done, Reject, Segment, run_jobs
 from .text import Normalizer, format_oov
 
-SPEAKER_LABELS = "spk"
+SPEAKER_LABELS = layout.SPEAKER_LABELS
 
 
 @dataclass
@@ -215,7 +214,3 @@ def finish(result: PrepareResult, labels: Sequence[str] = ("ltr",)) -> PrepareRe
     for kind in labels:
         result.dicts += rebuild_dicts(result.output_dir, kind)
     return result
-
-
-def relpath_under(path: str, root: str) -> str:
-    return os.path.relpath(path, root)

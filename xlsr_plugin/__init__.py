@@ -6,10 +6,17 @@ allow-lists the classes fairseq checkpoints need under torch's ``weights_only``
 loading (``xlsr_plugin.checkpoint``). Importing it twice is harmless.
 """
 
-from xlsr_plugin.checkpoint import allow_fairseq_checkpoints
+import logging
+
+_root_level = logging.getLogger().level
+
+from xlsr_plugin.checkpoint import allow_fairseq_checkpoints  # noqa: E402
 
 allow_fairseq_checkpoints()
 
 from xlsr_plugin import criterions, decoding, models, scoring, tasks  # noqa: E402  (registers components)
 
 __all__ = ["allow_fairseq_checkpoints", "criterions", "decoding", "models", "scoring", "tasks"]
+
+# importing fairseq.tasks.text_to_speech sets the root logger to DEBUG; put it back
+logging.getLogger().setLevel(_root_level)

@@ -1,4 +1,4 @@
-"""Model ``xlsr_ctc``: a pre-trained XLSR encoder with a CTC output layer (paper §4.3).
+"""Model ``xlsr_ctc``: a pre-trained XLSR encoder with a CTC output layer (Conneau et al. 2020).
 
 fairseq's ``wav2vec_ctc`` unchanged in what it computes: the pre-trained wav2vec 2.0
 model (this plugin's ``xlsr_base``/``xlsr_large`` checkpoints, or official ones such as

@@ -39,6 +39,7 @@ class _BatchLanguages:
 
 
 BATCH_LANGUAGES = _BatchLanguages()
+UNIT_NAMES = {"per": "phones", "cer": "characters", "wer": "words"}
 
 
 class _ErrorRateScorer(BaseScorer):
@@ -58,7 +59,7 @@ class _ErrorRateScorer(BaseScorer):
         for lang, count in sorted(self.errors.by_language.items()):
             logger.info(
                 f"{self.kind.upper()} {lang}: {count.rate:.2f} "
-                f"({count.errors} errors / {count.total} {self.kind[0]}-units, {count.utterances} utterances)"
+                f"({count.errors} errors / {count.total} {UNIT_NAMES[self.kind]}, {count.utterances} utterances)"
             )
         return self.errors.summary()
 

@@ -1,0 +1,120 @@
+"""The paper-shaped PER report: parsing fairseq-generate output, the table and the chart."""
+
+import json
+import math
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from xlsr_plugin.demo import report
+
+LOG = """\
+2024-05-01 10:00:00 | INFO | fairseq_cli.generate | NOTE: hypothesis and token scores are output in base 2
+2024-05-01 10:00:01 | INFO | fairseq_cli.generate | Generate test_es with beam=1: PER: 12.34
+\x1b[32m2024-05-01 10:00:02 | INFO | fairseq_cli.generate | Generate test_ky with beam=5:  PER = 40.5, errors 81/200\x1b[0m
+Generate test_tt with beam=1: WER: 9.0
+Generate test_zh with beam=1: PER: 7
+Generate test_es with beam=1: PER: 11.0
+"""
+
+
+def test_parse_generate_output_is_tolerant():
+    got = report.parse_generate_output(LOG)
+    # the last line per subset wins; WER lines are not PER
+    assert got == {"test_es": 11.0, "test_ky": 40.5, "test_zh": 7.0}
+    assert report.parse_generate_output(LOG, metric="WER") == {"test_tt": 9.0}
+    assert report.parse_generate_output("no result here\n") == {}
+
+
+def test_per_from_results_files(tmp_path):
+    res = tmp_path / "res"
+    res.mkdir()
+    # generate-<subset>.txt without a Generate line: recomputed from T-/H- lines
+    (res / "generate-test_ky.txt").write_text(
+        "T-1\ta b c d |\nH-1\t-0.5\ta x c d |\nD-1\t-0.5\ta x c d |\n"
+        "T-0\ta b\nH-0\t-0.2\ta b e\nH-0\t-0.9\tz z\n",
+        encoding="utf-8",
+    )
+    # 1 substitution + 1 insertion over 6 reference phones ('|' ignored); 2nd H-0 ignored
+    assert report.per_from_generate_file(res / "generate-test_ky.txt") == pytest.approx(100 * 2 / 6)
+    (res / "generate-test_es.txt").write_text("T-0\ta\nH-0\t0\tb\nGenerate test_es with beam=1: PER: 3.5\n")
+    log = tmp_path / "generate_tt.log"
+    log.write_text("... | Generate test_tt with beam=1: PER: 55.0\n")
+    assert report.collect_per([res, log]) == {"es": 3.5, "ky": pytest.approx(33.333, abs=1e-3),
+                                              "tt": 55.0}
+    with pytest.raises(ValueError, match="no 'Generate"):
+        report.collect_per([tmp_path / "res" / "generate-test_ky.txt"])
+    with pytest.raises(ValueError, match="not found"):
+        report.collect_per([tmp_path / "missing"])
+
+
+def test_per_from_hypothesis_reference_pair(tmp_path):
+    ref, hyp = tmp_path / "ref.phn", tmp_path / "hyp.phn"
+    ref.write_text("a b c (utt-2)\nd e (utt-1)\n")
+    hyp.write_text("d e (utt-1)\na c (utt-2)\n")  # other order, matched by id
+    assert report.per_from_pair(hyp, ref) == pytest.approx(100 * 1 / 5)
+    ref.write_text("a b c\nd e\n")
+    hyp.write_text("a b c\nd\n")
+    assert report.per_from_pair(hyp, ref) == pytest.approx(20.0)
+    hyp.write_text("a b c\n")
+    with pytest.raises(ValueError, match="1 lines"):
+        report.per_from_pair(hyp, ref)
+
+
+RESULTS = {
+    "No pre-training": {"es": 60.0, "ky": 80.0, "tt": 70.0},
+    "XLSR-Monolingual": {"ky": 50.0, "tt": 40.0},
+    "XLSR-10": {"es": 20.0, "ky": 25.0, "tt": 30.0},
+}
+
+
+def test_relative_reduction():
+    red = report.relative_reduction(RESULTS, "XLSR-10", "XLSR-Monolingual", ["es", "ky", "tt"])
+    assert red["ky"] == pytest.approx(50.0) and red["tt"] == pytest.approx(25.0)
+    assert red["avg"] == pytest.approx(100 * (45 - 27.5) / 45)  # of the mean PER over ky, tt
+    assert "es" not in red
+
+
+def test_write_report_table_and_chart(tmp_path):
+    paths = report.write_report(RESULTS, tmp_path / "results", languages=["es", "ky", "tt"],
+                                low_resource=["ky", "tt"],
+                                pretrain_minutes={"es": 3, "ky": 0.5, "tt": 0.5}, notes="seed 1")
+    text = paths.table.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert "| Model | es | ky | tt | Avg |" in lines
+    assert "| *pre-training minutes* | 3 | 0.5 | 0.5 | |" in lines
+    assert "| XLSR-10 | 20.0 | 25.0 | 30.0 | 25.0 |" in lines
+    assert "| XLSR-Monolingual | – | 50.0 | 40.0 | – |" in lines
+    assert "| No pre-training | 60.0 | 80.0 | 70.0 | 70.0 |" in lines
+    reduction = next(line for line in lines if line.startswith("Relative PER reduction"))
+    assert "ky +50.0%" in reduction and "tt +25.0%" in reduction and "+38.9%" in reduction
+    assert "seed 1" in text and "per.png" in text
+    img = mpimg.imread(paths.chart)
+    assert img.shape[0] > 200 and img.shape[1] > 400
+    assert np.unique(img.reshape(-1, img.shape[-1]), axis=0).shape[0] > 10  # bars drawn
+    assert not list(paths.table.parent.glob(".*tmp"))  # atomic writes left nothing behind
+
+
+def test_report_cli_and_bad_values(tmp_path, capsys):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "x10.log").write_text("Generate test_es with beam=1: PER: 10.0\n"
+                                  "Generate test_ky with beam=1: PER: 30.0\n")
+    (logs / "mono.log").write_text("Generate test_ky with beam=1: PER: 45.0\n")
+    out = tmp_path / "results"
+    assert report.main(["--model", f"XLSR-10={logs / 'x10.log'}",
+                        "--model", f"XLSR-Monolingual={logs / 'mono.log'}",
+                        "--out", str(out), "--low-resource", "ky"]) == 0
+    assert "| XLSR-10 | 10.0 | 30.0 | 20.0 |" in (out / "table.md").read_text()
+    assert "ky +33.3%" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text(json.dumps({"m": {"es": -1}}))
+    assert report.main(["--json", str(tmp_path / "bad.json"), "--out", str(out)]) == 1
+    assert "PER must be numbers" in capsys.readouterr().err
+    with pytest.raises(ValueError):
+        report.write_report({"m": {"es": math.nan}}, tmp_path / "r2")
+
+
+def test_default_column_order_follows_the_paper():
+    table = report.format_table({"m": {"en": 1.0, "zh": 2.0, "ky": 3.0, "es": 4.0}})
+    assert table.splitlines()[0] == "| Model | es | ky | zh | en | Avg |"

@@ -1,0 +1,212 @@
+"""CTC fine-tuning end to end through the fairseq CLIs, on speech-like data a tiny model learns.
+
+Each phone is a distinct tone (100 ms, Hann window) between short silences, so a tiny
+pre-trained model learns CTC in a few hundred updates on CPU: the tiny recipe must show
+its PER falling (the "all blanks" trap), ``fairseq-generate`` must print a PER that an
+independent edit distance over its own T/H lines reproduces, greedily and with an
+n-gram LM built here; and an old argparse-format checkpoint must fine-tune.
+"""
+
+import argparse
+import re
+import shutil
+import sys
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import editdistance
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from conftest import PLUGIN, REPO, pretrain_cli, run_cli
+
+SR = 16000
+TONES = {"a": 300, "e": 520, "i": 850, "o": 1300, "u": 2000, "s": 3100}  # phone -> Hz
+INVENTORY = {"aa": "aeiou", "bb": "aeios"}  # shared phones: one joint dictionary
+
+
+def tone_utterance(phones, rng) -> np.ndarray:
+    seg, gap = int(0.10 * SR), int(0.03 * SR)
+    parts = [np.zeros(gap)]
+    for p in phones:
+        t = np.arange(seg) / SR
+        parts += [0.5 * np.hanning(seg) * np.sin(2 * np.pi * TONES[p] * t + rng.uniform(0, 6.3)), np.zeros(gap)]
+    x = np.concatenate(parts)
+    return (x + 0.01 * rng.standard_normal(len(x))).astype("float32")
+
+
+def write_tone_split(data: Path, split: str, lang: str, n: int) -> list:
+    """``<split>_<lang>.tsv`` + ``.phn`` of ``n`` utterances of 3-7 random phones."""
+    rng = np.random.default_rng(zlib.crc32(f"{split}/{lang}".encode()))
+    audio = data / "audio" / lang
+    audio.mkdir(parents=True, exist_ok=True)
+    lines, labels = [str(audio)], []
+    for i in range(n):
+        phones = list(rng.choice(list(INVENTORY[lang]), size=rng.integers(3, 8)))
+        x = tone_utterance(phones, rng)
+        sf.write(audio / f"{split}_{i}.flac", x, SR)
+        lines.append(f"{split}_{i}.flac\t{len(x)}")
+        labels.append(" ".join(phones))
+    (data / f"{split}_{lang}.tsv").write_text("\n".join(lines) + "\n")
+    (data / f"{split}_{lang}.phn").write_text("\n".join(labels) + "\n")
+    return labels
+
+
+def write_tone_corpus(data: Path, n_train: int = 40, n_eval: int = 8) -> Path:
+    counts = Counter()
+    for lang in INVENTORY:
+        counts.update(" ".join(write_tone_split(data, "train", lang, n_train)).split())
+        write_tone_split(data, "valid", lang, n_eval)
+        write_tone_split(data, "test", lang, n_eval)
+    (data / "dict.phn.txt").write_text("".join(f"{s} {c}\n" for s, c in counts.most_common()))
+    return data
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Tone corpus (two languages) and a tiny model pre-trained on its audio."""
+    root = tmp_path_factory.mktemp("tones")
+    data = write_tone_corpus(root / "data")
+    pretrain_cli(data, root / "pretrained", "--max-update", "10")
+    return data, root / "pretrained" / "checkpoint_last.pt"
+
+
+@pytest.fixture(scope="module")
+def finetuned(corpus, tmp_path_factory):
+    """The tiny recipe through fairseq-hydra-train: (checkpoint, training log)."""
+    data, pretrained = corpus
+    out = tmp_path_factory.mktemp("finetuned")
+    proc = run_cli([
+        "fairseq-hydra-train", "--config-dir", REPO / "recipes" / "finetuning", "--config-name", "tiny",
+        f"task.data={data}", f"model.w2v_path={pretrained}", f"common.user_dir={PLUGIN}",
+        f"checkpoint.save_dir={out / 'ckpt'}", f"hydra.run.dir={out / 'hydra'}",
+    ])
+    return out / "ckpt" / "checkpoint_best.pt", proc.stdout
+
+
+def generate(data, ckpt, subset, *extra, results=None):
+    args = ["fairseq-generate", data, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--path", ckpt,
+            "--gen-subset", subset, "--labels", "phn", "--scoring", "per", "--max-tokens", "1000000",
+            "--num-workers", "0", *extra]
+    if results:
+        args += ["--results-path", results]
+    proc = run_cli(args)
+    return (Path(results) / f"generate-{subset}.txt").read_text() if results else proc.stdout
+
+
+def printed_pairs(text: str):
+    """(reference, hypothesis) per utterance from fairseq-generate's T-/H- lines, in order."""
+    pairs, ref = [], None
+    for line in text.splitlines():
+        if line.startswith("T-"):
+            ref = line.split("\t", 1)[1] if "\t" in line else ""
+        elif line.startswith("H-"):
+            pairs.append((ref, line.split("\t")[2] if line.count("\t") >= 2 else ""))
+    return pairs
+
+
+def printed_per(text: str):
+    found = re.search(r"Generate \S+ with beam=\d+: PER: ([\d.]+)(?: \((.*)\))?", text)
+    assert found, text[-3000:]
+    by_lang = dict((k, float(v)) for k, v in (kv.split() for kv in found.group(2).split(", "))) if found.group(2) else {}
+    return float(found.group(1)), by_lang
+
+
+def independent_per(pairs) -> float:
+    errors = sum(editdistance.eval(r.split(), h.split()) for r, h in pairs)
+    return 100.0 * errors / sum(len(r.split()) for r, _ in pairs)
+
+
+def test_tiny_recipe_learns_through_hydra_train(finetuned):
+    _, log = finetuned
+    pers = [float(m) for m in re.findall(r"valid on 'valid' subset .*?\| per ([\d.]+)", log)]
+    assert len(pers) >= 3, log[-3000:]
+    assert pers[-1] < pers[0] and pers[-1] < 30.0, f"PER did not fall: {pers}"
+    for lang in INVENTORY:  # validation is reported per language too
+        assert re.search(rf"\| per_{lang} [\d.]+", log)
+
+
+def test_generate_greedy_per_matches_printed_lines(corpus, finetuned, tmp_path):
+    data, _ = corpus
+    ckpt, _ = finetuned
+    text = generate(data, ckpt, "test", results=tmp_path / "out")
+    pairs = printed_pairs(text)
+    assert len(pairs) == 2 * 8  # every utterance of both languages, one hypothesis each
+    overall, by_lang = printed_per(text)
+    assert overall == pytest.approx(independent_per(pairs), abs=0.006)
+    assert overall < 50.0
+    assert set(by_lang) == set(INVENTORY)
+
+    # One language decoded alone scores exactly as its share of the multilingual run.
+    alone = generate(data, ckpt, "test_aa")
+    assert printed_per(alone)[0] == pytest.approx(by_lang["aa"], abs=0.006)
+    assert printed_per(alone)[0] == pytest.approx(independent_per(printed_pairs(alone)), abs=0.006)
+
+
+def test_generate_with_ngram_lm(corpus, finetuned, tmp_path):
+    data, _ = corpus
+    ckpt, _ = finetuned
+    lm = tmp_path / "phones.arpa"
+    run_cli([Path(sys.executable).name, "-m", "xlsr_plugin.decoding.ngram", data / "train_aa.phn",
+             data / "train_bb.phn", "--order", "3", "-o", lm])
+    text = generate(data, ckpt, "test", "--kenlm-model", lm, "--beam", "20", "--lm-weight", "0.5",
+                    "--word-score", "0.5", results=tmp_path / "out")
+    assert "CTC beam search: beam 20" in text
+    pairs = printed_pairs(text)
+    assert len(pairs) == 16
+    overall, _ = printed_per(text)
+    assert overall == pytest.approx(independent_per(pairs), abs=0.006)
+    assert overall < 50.0
+
+
+def test_decoding_with_another_dictionary_is_refused(corpus, finetuned, tmp_path):
+    data, _ = corpus
+    ckpt, _ = finetuned
+    other = tmp_path / "data"
+    shutil.copytree(data, other, symlinks=True)
+    lines = (other / "dict.phn.txt").read_text().splitlines()
+    (other / "dict.phn.txt").write_text("\n".join(reversed(lines)) + "\n")  # same symbols, reordered
+    proc = run_cli(["fairseq-generate", other, "--user-dir", PLUGIN, "--task", "xlsr_finetuning",
+                    "--path", ckpt, "--gen-subset", "test", "--labels", "phn", "--scoring", "per",
+                    "--max-tokens", "1000000"], check=False)
+    assert proc.returncode != 0
+    assert "DictionaryMismatchError" in proc.stdout and "another dictionary" in proc.stdout
+
+
+def old_format_checkpoint(new: Path, old: Path) -> None:
+    """What the released wav2vec 2.0 / XLSR files look like: flat argparse ``args``."""
+    state = torch.load(new, map_location="cpu", weights_only=False)
+    flat = {}
+    for group in ("common", "checkpoint", "dataset", "optimization", "task", "model"):
+        flat.update({k: v for k, v in (state["cfg"].get(group) or {}).items() if k != "_name"})
+    args = argparse.Namespace(**flat, arch="wav2vec2", task="audio_pretraining", criterion="wav2vec")
+    torch.save({
+        "args": args, "model": state["model"], "extra_state": {"epoch": 1}, "last_optimizer_state": None,
+        "optimizer_history": [{"criterion_name": "Wav2vecCriterion", "optimizer_name": "FairseqAdam",
+                               "lr_scheduler_state": {"best": None}, "num_updates": 10}],
+    }, old)
+
+
+def test_fairseq_train_from_old_format_checkpoint(corpus, tmp_path):
+    data, pretrained = corpus
+    old = tmp_path / "xlsr_old.pt"
+    old_format_checkpoint(pretrained, old)
+    run_cli([
+        "fairseq-train", data, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--labels", "phn",
+        "--arch", "xlsr_ctc", "--w2v-path", old, "--criterion", "xlsr_ctc", "--zero-infinity",
+        "--sentence-avg", "--optimizer", "adam", "--lr", "0.001", "--lr-scheduler", "tri_stage",
+        "--phase-ratio", "[0.1,0.4,0.5]", "--final-lr-scale", "0.05", "--max-update", "4",
+        "--max-tokens", "64000", "--required-batch-size-multiple", "1", "--num-workers", "0",
+        "--apply-mask", "--mask-prob", "0.1", "--mask-length", "2", "--freeze-finetune-updates", "2",
+        "--save-dir", tmp_path / "ckpt", "--no-epoch-checkpoints", "--log-format", "simple",
+        "--best-checkpoint-metric", "per", "--seed", "1",
+    ])
+    state = torch.load(tmp_path / "ckpt" / "checkpoint_best.pt", map_location="cpu", weights_only=True)
+    w2v = state["cfg"]["model"]["w2v_args"]
+    assert w2v["model"]["_name"] == "wav2vec2" and w2v["task"]["_name"] == "audio_pretraining"
+    assert state["cfg"]["model"]["target_symbols"].split()[4:] == [
+        line.split()[0] for line in (data / "dict.phn.txt").read_text().splitlines()
+    ]
