@@ -42,7 +42,8 @@ demo-quick: $(STAMP)
 	$(BIN)/xlsr-demo --out $(RESULTS)-quick --quick $(DEMO_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/bench_pretraining.py
+	$(BIN)/python benchmarks/bench_manifests.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

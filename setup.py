@@ -41,7 +41,8 @@ setup(
     entry_points={
         "console_scripts": [
             "xlsr-manifest = manifests.cli:main",
-            "xlsr-demo = xlsr_plugin.cli.demo:main",
+            "xlsr-ngram = xlsr_plugin.decoding.ngram:main",
+            "xlsr-demo = xlsr_plugin.demo.pipeline:main",
             "xlsr-synth = xlsr_plugin.demo.synth:main",
         ]
     },

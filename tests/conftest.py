@@ -52,14 +52,24 @@ def write_language(data: Path, split: str, lang: str, durations, seed: int = 0) 
     return path
 
 
-@pytest.fixture
-def multilingual_data(tmp_path) -> Path:
+def make_multilingual_data(data: Path) -> Path:
     """Three languages with unequal amounts of audio (aa >> bb > cc), train + valid."""
-    data = tmp_path / "data"
     for lang, n, dur in [("aa", 12, 1.5), ("bb", 6, 1.0), ("cc", 3, 1.2)]:
         write_language(data, "train", lang, [dur] * n)
         write_language(data, "valid", lang, [1.0, 1.2])
     return data
+
+
+@pytest.fixture
+def multilingual_data(tmp_path) -> Path:
+    """A fresh corpus per test (tests may break it on purpose)."""
+    return make_multilingual_data(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_multilingual_data(tmp_path_factory) -> Path:
+    """One corpus for the session: read it, never modify it."""
+    return make_multilingual_data(tmp_path_factory.mktemp("shared") / "data")
 
 
 def run_cli(args, cwd=None, env_extra=None, check=True, timeout=300) -> subprocess.CompletedProcess:

@@ -12,10 +12,10 @@ from tests.legacy import make_legacy_checkpoint
 from xlsr_plugin.checkpoint import UnsafeCheckpointError, load_checkpoint, stored_model_config
 
 
-@pytest.fixture
-def tiny_checkpoint(multilingual_data, tmp_path):
-    save = tmp_path / "pre"
-    pretrain_cli(multilingual_data, save, "--max-update", "2", "--encoder-attention-heads", "4")
+@pytest.fixture(scope="module")
+def tiny_checkpoint(shared_multilingual_data, tmp_path_factory):
+    save = tmp_path_factory.mktemp("pre")
+    pretrain_cli(shared_multilingual_data, save, "--max-update", "2", "--encoder-attention-heads", "4")
     return save / "checkpoint_last.pt"
 
 
@@ -33,12 +33,12 @@ def test_torch_alone_refuses_the_legacy_format(tiny_checkpoint, tmp_path):
     assert model_cfg._name == "wav2vec2" and model_cfg.encoder_attention_heads == 4
 
 
-def test_continued_pretraining_from_legacy_checkpoint(multilingual_data, tiny_checkpoint, tmp_path):
+def test_continued_pretraining_from_legacy_checkpoint(shared_multilingual_data, tiny_checkpoint, tmp_path):
     legacy = tmp_path / "legacy.pt"
     make_legacy_checkpoint(tiny_checkpoint, legacy)
     save = tmp_path / "cont"
     # The recipe says 2 heads; the checkpoint has 4 and must win.
-    out = pretrain_cli(multilingual_data, save, "--max-update", "2", "--init-checkpoint", legacy,
+    out = pretrain_cli(shared_multilingual_data, save, "--max-update", "2", "--init-checkpoint", legacy,
                        "--encoder-attention-heads", "2").stdout
     assert "encoder_attention_heads: 2 -> 4" in out
     state = torch.load(save / "checkpoint_last.pt", weights_only=False)
@@ -57,14 +57,14 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_code_running_pickle_is_refused(multilingual_data, tmp_path):
+def test_code_running_pickle_is_refused(shared_multilingual_data, tmp_path):
     marker = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
     torch.save({"args": _Payload(marker), "model": {}}, evil)
 
     with pytest.raises(UnsafeCheckpointError, match=r"evil\.pt: refused to load.*system"):
         load_checkpoint(str(evil))
-    out = pretrain_cli(multilingual_data, tmp_path / "ckpt", "--max-update", "1",
+    out = pretrain_cli(shared_multilingual_data, tmp_path / "ckpt", "--max-update", "1",
                        "--init-checkpoint", evil, check=False)
     assert out.returncode != 0 and "refused to load" in out.stdout
     assert not marker.exists()

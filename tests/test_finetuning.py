@@ -94,18 +94,22 @@ def generate(data, ckpt, subset, *extra, results=None):
     if results:
         args += ["--results-path", results]
     proc = run_cli(args)
-    return (Path(results) / f"generate-{subset}.txt").read_text() if results else proc.stdout
+    return (Path(results) / f"generate-{subset}.txt").read_text() + proc.stdout if results else proc.stdout
 
 
 def printed_pairs(text: str):
-    """(reference, hypothesis) per utterance from fairseq-generate's T-/H- lines, in order."""
-    pairs, ref = [], None
+    """(reference, hypothesis) per utterance from fairseq-generate's T-/H- lines, paired
+    by utterance id (ids are unique over a multilingual subset)."""
+    refs, hyps = {}, {}
     for line in text.splitlines():
-        if line.startswith("T-"):
-            ref = line.split("\t", 1)[1] if "\t" in line else ""
-        elif line.startswith("H-"):
-            pairs.append((ref, line.split("\t")[2] if line.count("\t") >= 2 else ""))
-    return pairs
+        tag, _, rest = line.partition("-")
+        if tag in ("T", "H") and rest.split("\t", 1)[0].isdigit():
+            uid, *fields = rest.split("\t")
+            table = refs if tag == "T" else hyps
+            assert uid not in table, f"utterance id {uid} printed twice"
+            table[uid] = fields[-1] if (tag == "T" or len(fields) >= 2) else ""
+    assert refs.keys() == hyps.keys()
+    return [(refs[u], hyps[u]) for u in sorted(refs, key=int)]
 
 
 def printed_per(text: str):

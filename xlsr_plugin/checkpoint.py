@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from fairseq import checkpoint_utils
 from fairseq.dataclass.utils import convert_namespace_to_omegaconf
+from fairseq.data.dictionary import Dictionary
 from fairseq.logging import meters
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,6 +41,7 @@ def _allowed_globals() -> list:
         argparse.Namespace,  # hyper-parameters of pre-hydra checkpoints (xlsr_53_56k.pt)
         meters.AverageMeter, meters.SumMeter, meters.TimeMeter, meters.StopwatchMeter,
         meters.MetersDict,  # training state of older fairseq checkpoints
+        Dictionary,  # task_state of fine-tuned checkpoints (target dictionary)
         # numpy arrays and scalars (RNG states, meter values), under both module names
         np.ndarray, np.dtype, reconstruct, scalar,
         (reconstruct, "numpy.core.multiarray._reconstruct"),

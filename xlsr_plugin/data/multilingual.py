@@ -68,6 +68,23 @@ class LanguageConcatDataset(ConcatDataset):
     def language_of(self, index: int) -> int:
         return bisect.bisect_right(self.cumulative_sizes, index)
 
+    def __getitem__(self, index):
+        item = super().__getitem__(index)
+        item["global_id"] = index
+        return item
+
+    def collater(self, samples):
+        """Collate with the samples' own language dataset, and give the batch ids that
+        are unique over the split (fairseq-generate prints and orders by them)."""
+        if not samples:
+            return {}
+        part = self.datasets[self.language_of(samples[0]["global_id"])]
+        batch = part.collater(samples)
+        if batch:
+            global_of = {s["id"]: s["global_id"] for s in samples}
+            batch["id"] = torch.LongTensor([global_of[int(i)] for i in batch["id"]])
+        return batch
+
     def batch_by_size(self, indices, max_tokens=None, max_sentences=None,
                       required_batch_size_multiple=1):
         return _batches_per_part(

@@ -94,15 +94,20 @@ def _take_architecture(cfg, stored) -> None:
 
 
 def record_architecture(model, model_cfg) -> None:
-    """Write the architecture a model was really built with back into the training
-    config (what checkpoints store), so a checkpoint never describes other weights."""
+    """After ``init_checkpoint`` was loaded, make the training config (what checkpoints
+    store) describe the weights: the architecture actually built, and no
+    ``init_checkpoint`` (the weights now live in this run's checkpoints, so a model
+    rebuilt from them, e.g. for fine-tuning, neither re-reads nor needs that file)."""
     built = getattr(model, "cfg", None)
-    if built is None or not getattr(built, "init_checkpoint", None):
+    source = getattr(built, "init_checkpoint", None)
+    if not source:
         return
     with open_dict(model_cfg):
         for name in ARCHITECTURE_FIELDS:
             if name in model_cfg:
                 model_cfg[name] = getattr(built, name)
+        model_cfg.init_checkpoint = None
+    logger.info(f"weights initialised from {source}; saved configs record its architecture")
 
 
 class _XlsrModel(Wav2Vec2Model):

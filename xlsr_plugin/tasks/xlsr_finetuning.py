@@ -38,6 +38,8 @@ from fairseq.tasks.audio_finetuning import (
     label_len_fn,
 )
 
+from omegaconf import open_dict
+
 from manifests import layout
 from manifests.formats import ManifestError, read_manifest
 from xlsr_plugin.decoding.ctc import CtcGenerator, GreedyDecoder
@@ -122,16 +124,6 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 f"{', '.join(layout.LABEL_KINDS)} (--labels phn)"
             )
         super().__init__(cfg)
-
-    def load_dataset(self, split: str, task_cfg=None, **kwargs):
-        # A subset naming one language's manifest (valid_es, test_es) is read directly.
-        # TODO(lead): XlsrPretrainingTask.load_dataset rejects such names in
-        # layout.manifest_path (check_split); drop this override once it handles them.
-        base, lang = layout.split_subset(split)
-        if lang is not None and layout.manifest_path(self.cfg.data, base, lang).is_file():
-            self.datasets[split] = self.build_language_dataset(base, lang, task_cfg or self.cfg)
-            return
-        super().load_dataset(split, task_cfg, **kwargs)
 
     # -- dictionary and labels ---------------------------------------------------------
     def load_target_dictionary(self) -> Dictionary:
@@ -231,6 +223,17 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 "Remove them from the manifest and labels, or unset task.max_sample_size "
                 "(fine-tuning never crops)"
             )
+
+    def build_model(self, model_cfg, from_checkpoint=False):
+        model = super().build_model(model_cfg, from_checkpoint)
+        # fairseq builds the model from a merged copy of model_cfg; like w2v_args (copied
+        # back by audio_pretraining), the dictionary the model recorded must reach the
+        # config that is saved in checkpoints.
+        symbols = getattr(getattr(model, "cfg", None), "target_symbols", None)
+        if symbols is not None:
+            with open_dict(model_cfg):
+                model_cfg.target_symbols = symbols
+        return model
 
     def state_dict(self):
         """Nothing to store: fairseq would pickle the ``Dictionary`` object, which torch's

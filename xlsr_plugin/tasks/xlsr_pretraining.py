@@ -128,8 +128,8 @@ class XlsrPretrainingTask(AudioPretrainingTask):
 
     def load_dataset(self, split: str, task_cfg=None, **kwargs):
         task_cfg = task_cfg or self.cfg
-        if layout.manifest_path(self.cfg.data, split).is_file():
-            base, lang = layout.split_subset(split)
+        base, lang = layout.split_subset(split)
+        if layout.manifest_path(self.cfg.data, base, lang).is_file():  # valid_es, test_es, valid
             self.datasets[split] = self.build_language_dataset(base, lang, task_cfg)
             return
 

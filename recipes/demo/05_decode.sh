@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Stage 5: greedy CTC decoding of one language's test set, scored as phone error rate.
+# Usage: recipes/demo/05_decode.sh OUT RUN LANG     (RUN: a folder under OUT/finetune, e.g. xlsr_ky)
+# Writes OUT/decode/RUN/generate-test_LANG.txt (hypotheses, references, the PER line)
+set -euo pipefail
+out=$1 run=$2 lang=$3
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+set -x
+fairseq-generate "$out/data" --user-dir "$repo/xlsr_plugin" --task xlsr_finetuning \
+  --path "$out/finetune/$run/checkpoint_best.pt" --languages "$lang" --labels phn \
+  --gen-subset "test_$lang" --scoring per --max-tokens 64000 --required-batch-size-multiple 1 \
+  --results-path "$out/decode/$run"

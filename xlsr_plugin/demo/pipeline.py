@@ -1,0 +1,278 @@
+"""``xlsr-demo``: the paper's CommonVoice experiment (XLSR-10 vs monolingual vs none), toy scale.
+
+Conneau et al. (2020, Table 1) pre-train one model on ten CommonVoice languages with
+α = 0.5 language sampling (XLSR-10), compare it with monolingual pre-training and with no
+pre-training, fine-tune each with CTC on one hour of phoneme-labelled speech per
+language and report phone error rate (PER) per language; multilingual pre-training
+helps most on the low-resource languages. This module runs that experiment end to end
+on speech synthesised with espeak-ng, in six stages:
+
+1. ``synth``     ``recipes/demo/01_synth.sh``      CommonVoice-shaped release (``xlsr-synth``)
+2. ``manifests`` ``recipes/demo/02_manifests.sh``  manifests, phonemes, α = 0.5 table
+3. ``pretrain``  ``recipes/demo/03_pretrain.sh``   XLSR-N, monolingual (low-resource), none
+4. ``finetune``  ``recipes/demo/04_finetune.sh``   CTC on phonemes, per model and language
+5. ``decode``    ``recipes/demo/05_decode.sh``     ``fairseq-generate --scoring per``
+6. ``report``    ``recipes/demo/06_report.sh``     ``table.md``, ``per.png``
+
+Each stage is one of those documented shell scripts, run as a subprocess exactly as a
+user would run it; every call is appended to ``<out>/commands.sh`` and its output to
+``<out>/demo.log``. A finished job leaves a marker in ``<out>/.done/`` and is skipped
+on the next run; ``--from-stage`` deletes the markers of that stage and later ones.
+Independent jobs (one per model and language) run two at a time, one thread each.
+This module calls CLIs only: it never imports fairseq itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = REPO / "recipes" / "demo"
+STAGES = ("synth", "manifests", "pretrain", "finetune", "decode", "report")
+XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")
+MONO, NONE = "XLSR-Monolingual", "No pre-training"
+
+
+@dataclass
+class DemoConfig:
+    """Everything that decides the numbers; stored in ``<out>/config.json``."""
+
+    languages: Tuple[str, ...]
+    low_resource: Dict[str, float]
+    minutes: float
+    pretrain_updates: int
+    finetune_updates: int
+    seed: int = 1
+    jobs: int = 2
+
+
+FULL = DemoConfig(XLSR10, {"ky": 0.5, "tt": 0.5}, 3.0, pretrain_updates=300, finetune_updates=150)
+QUICK = DemoConfig(("es", "fr", "ky"), {"ky": 0.5}, 1.5, pretrain_updates=30, finetune_updates=30)
+
+
+@dataclass
+class Job:
+    name: str  # done-marker and log name, e.g. "finetune.xlsr_ky"
+    script: str
+    args: List[str]
+    output: Optional[Path] = None  # removed before a (re-)run, so training restarts, not resumes
+
+
+class Runner:
+    """Runs stage scripts, records them, keeps markers and the log, prints progress."""
+
+    def __init__(self, out: Path, jobs: int):
+        self.out, self.jobs, self.start = out, jobs, time.monotonic()
+        self.done_dir = out / ".done"
+        self.done_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.Lock()
+        self.env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1",
+                        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        commands = out / "commands.sh"
+        if not commands.exists():
+            commands.write_text("#!/usr/bin/env bash\n# Commands run by xlsr-demo, in order "
+                                "(run from the repository root).\nset -euo pipefail\n")
+
+    def elapsed(self) -> str:
+        s = int(time.monotonic() - self.start)
+        return f"{s // 60:d}:{s % 60:02d}"
+
+    def say(self, msg: str) -> None:
+        line = f"[{self.elapsed()}] {msg}"
+        print(line, flush=True)
+        with self.lock, open(self.out / "demo.log", "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+
+    def _run(self, job: Job) -> float:
+        command = ["bash", str(RECIPES.relative_to(REPO) / job.script), *job.args]
+        text = " ".join(shlex.quote(c) for c in command)
+        with self.lock, open(self.out / "commands.sh", "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+        if job.output is not None and job.output.exists():
+            shutil.rmtree(job.output)
+        t0 = time.monotonic()
+        proc = subprocess.run(command, cwd=REPO, env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        seconds = time.monotonic() - t0
+        with self.lock, open(self.out / "demo.log", "a", encoding="utf-8") as log:
+            log.write(f"===== {job.name}: {text} (exit {proc.returncode}, {seconds:.1f} s)\n")
+            log.write(proc.stdout)
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stdout.splitlines()[-25:])
+            raise RuntimeError(f"{job.name} failed (exit {proc.returncode}): {text}\n{tail}\n"
+                               f"full output in {self.out / 'demo.log'}")
+        (self.done_dir / job.name).write_text(text + "\n")
+        return seconds
+
+    def stage(self, number: int, jobs: Sequence[Job]) -> None:
+        """Run the jobs of one stage (those without a done-marker), ``self.jobs`` at a time."""
+        title = f"stage {number}/{len(STAGES)} {STAGES[number - 1]}"
+        todo = [j for j in jobs if not (self.done_dir / j.name).exists()]
+        if not todo:
+            self.say(f"{title}: done earlier, skipped ({len(jobs)} job(s))")
+            return
+        self.say(f"{title}: {len(todo)} job(s)" + (f", {len(jobs) - len(todo)} done earlier"
+                                                     if len(todo) < len(jobs) else ""))
+        finished = 0
+
+        def one(job: Job) -> None:
+            nonlocal finished
+            seconds = self._run(job)
+            with self.lock:
+                finished += 1
+                n = finished
+            self.say(f"  {title}: [{n}/{len(todo)}] {job.name} ({seconds:.1f} s)")
+
+        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+            for future in [pool.submit(one, j) for j in todo]:
+                future.result()
+
+    def clear_from(self, stage: int) -> None:
+        for marker in self.done_dir.iterdir():
+            if STAGES.index(marker.name.split(".")[0]) + 1 >= stage:
+                marker.unlink()
+
+
+def plan(cfg: DemoConfig, out: Path) -> Dict[int, List[Job]]:
+    """The jobs of every stage, as calls of the ``recipes/demo`` scripts."""
+    langs, o = list(cfg.languages), str(out)
+    low = [lang for lang in langs if lang in cfg.low_resource]
+    low_spec = ",".join(f"{lang}:{cfg.low_resource[lang]:g}" for lang in low)
+    csv = ",".join(langs)
+    pretrained = {"xlsr": csv, **{f"mono_{lang}": lang for lang in low}}
+    pre = [Job(f"pretrain.{name}", "03_pretrain.sh", [o, name, ls, str(cfg.pretrain_updates),
+                                                       "0.0005", str(cfg.seed)], out / "pretrain" / name)
+           for name, ls in pretrained.items()]
+    pre.append(Job("pretrain.none", "03_pretrain.sh", [o, "none", csv, "1", "0.0", str(cfg.seed)],
+                   out / "pretrain" / "none"))
+    runs = [(p, lang) for p in ("xlsr", "none") for lang in langs] + [(f"mono_{l}", l) for l in low]
+    return {
+        1: [Job("synth", "01_synth.sh", [o, csv, f"{cfg.minutes:g}", low_spec, str(cfg.seed),
+                                         str(cfg.jobs)])],
+        2: [Job("manifests", "02_manifests.sh", [o, csv, str(cfg.jobs)])],
+        3: pre,
+        4: [Job(f"finetune.{p}_{l}", "04_finetune.sh", [o, p, l, str(cfg.finetune_updates),
+                                                        str(cfg.seed)], out / "finetune" / f"{p}_{l}")
+            for p, l in runs],
+        5: [Job(f"decode.{p}_{l}", "05_decode.sh", [o, f"{p}_{l}", l], out / "decode" / f"{p}_{l}")
+            for p, l in runs],
+        6: [Job("report", "06_report.sh", [o, csv, ",".join(low), multilingual_name(cfg), *[
+            f"{model}=" + ",".join(f"{o}/decode/{p}_{l}" for p, l in runs if p.startswith(prefix))
+            for model, prefix in ((multilingual_name(cfg), "xlsr"), (MONO, "mono_"), (NONE, "none"))
+            if any(p.startswith(prefix) for p, _ in runs)]])],
+    }
+
+
+def multilingual_name(cfg: DemoConfig) -> str:
+    return f"XLSR-{len(cfg.languages)}"
+
+
+def _check_config(cfg: DemoConfig, out: Path, from_stage: Optional[int]) -> None:
+    """Refuse to mix outputs of different settings in one folder."""
+    path, current = out / "config.json", json.dumps(asdict(cfg), indent=1, sort_keys=True)
+    if path.exists() and path.read_text(encoding="utf-8") != current and from_stage != 1:
+        raise SystemExit(f"xlsr-demo: error: {out} holds a run with other settings ({path}); "
+                         "use another --out, or --from-stage 1 to redo it with these settings")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(current, encoding="utf-8")
+
+
+def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languages: Optional[Sequence[str]] = None,
+             low_resource: Optional[Dict[str, float]] = None, minutes: Optional[float] = None,
+             pretrain_updates: Optional[int] = None, finetune_updates: Optional[int] = None,
+             seed: int = 1, jobs: int = 2) -> Path:
+    """Run the demo into ``out``, skipping finished jobs, or redo from ``from_stage`` on;
+    returns the path of ``table.md``."""
+    base = QUICK if quick else FULL
+    cfg = DemoConfig(
+        tuple(languages or base.languages),
+        dict(base.low_resource if low_resource is None else low_resource),
+        base.minutes if minutes is None else minutes,
+        pretrain_updates or base.pretrain_updates, finetune_updates or base.finetune_updates,
+        seed, jobs)
+    unknown = set(cfg.low_resource) - set(cfg.languages)
+    if unknown:
+        raise SystemExit(f"xlsr-demo: error: --low-resource names {sorted(unknown)}, "
+                         f"not among --languages {','.join(cfg.languages)}")
+    out = Path(out).resolve()
+    _check_config(cfg, out, from_stage)
+    runner = Runner(out, jobs)
+    if from_stage:
+        runner.clear_from(from_stage)
+    runner.say(f"xlsr-demo{' --quick' if quick else ''}: {asdict(cfg)} -> {out}")
+    for number, stage_jobs in plan(cfg, out).items():
+        runner.stage(number, stage_jobs)
+    table = out / "table.md"
+    runner.say(f"finished in {runner.elapsed()}: {table}, {out / 'per.png'}, "
+               f"{out / 'commands.sh'}, {out / 'demo.log'}")
+    print(table.read_text(encoding="utf-8"))
+    return table
+
+
+def _stage_number(value: str) -> int:
+    if value.isdigit() and 1 <= int(value) <= len(STAGES):
+        return int(value)
+    if value in STAGES:
+        return STAGES.index(value) + 1
+    raise argparse.ArgumentTypeError(f"{value!r}: give 1-{len(STAGES)} or one of {', '.join(STAGES)}")
+
+
+def _low_resource(spec: str) -> Dict[str, float]:
+    out = {}
+    for item in filter(None, spec.split(",")):
+        lang, sep, minutes = item.partition(":")
+        try:
+            out[lang] = float(minutes)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{item!r} is not LANG:MINUTES") from None
+    return out
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xlsr-demo",
+        description="The XLSR-10 CommonVoice experiment end to end on synthesised speech: "
+        "synth, manifests, pretrain, finetune, decode, report (see recipes/demo/README.md).")
+    p.add_argument("--out", default="results", help="folder for all outputs, table.md and per.png")
+    p.add_argument("--quick", action="store_true",
+                   help="3 languages (es, fr, low-resource ky), 30 updates each: about 3 minutes")
+    p.add_argument("--from-stage", type=_stage_number, default=None, metavar="N|NAME",
+                   help=f"redo this stage and the later ones ({', '.join(STAGES)}); "
+                   "earlier stages are reused")
+    p.add_argument("--languages", help="comma-separated languages (default: the XLSR-10 set)")
+    p.add_argument("--low-resource", type=_low_resource, metavar="LANG:MIN,...",
+                   help="low-resource languages and their pre-training minutes (default ky:0.5,tt:0.5)")
+    p.add_argument("--minutes", type=float, help="pre-training minutes per other language (default 3)")
+    p.add_argument("--pretrain-updates", type=int, help="pre-training updates (default 300)")
+    p.add_argument("--finetune-updates", type=int, help="fine-tuning updates per run (default 150)")
+    p.add_argument("--seed", type=int, default=1, help="seed of synthesis, pre-training, fine-tuning")
+    p.add_argument("--jobs", type=int, default=2, help="jobs (processes) run at the same time")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        run_demo(args.out, args.quick, args.from_stage,
+                 args.languages.split(",") if args.languages else None, args.low_resource,
+                 args.minutes, args.pretrain_updates, args.finetune_updates, args.seed, args.jobs)
+    except RuntimeError as e:
+        print(f"xlsr-demo: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
