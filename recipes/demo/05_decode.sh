@@ -8,5 +8,5 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 set -x
 fairseq-generate "$out/data" --user-dir "$repo/xlsr_plugin" --task xlsr_finetuning \
   --path "$out/finetune/$run/checkpoint_best.pt" --languages "$lang" --labels phn \
-  --gen-subset "test_$lang" --scoring per --max-tokens 64000 --required-batch-size-multiple 1 \
+  --gen-subset "test_$lang" --scoring per --max-tokens 160000 --required-batch-size-multiple 1 \
   --results-path "$out/decode/$run"
