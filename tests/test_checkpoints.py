@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import xlsr_plugin  # noqa: F401
-from tests.conftest import pretrain_cli
-from tests.legacy import make_legacy_checkpoint
+from conftest import pretrain_cli
+from legacy import make_legacy_checkpoint
 from xlsr_plugin.checkpoint import UnsafeCheckpointError, load_checkpoint, stored_model_config
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import torch
 
-from tests.conftest import BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, pretrain_cli, run_cli
+from conftest import BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, pretrain_cli, run_cli
 
 
 def _updates(ckpt):

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf, open_dict
 import xlsr_plugin  # noqa: F401  (registers the task)
 from fairseq import tasks
 from manifests.sampling import exact_distribution, sampling_probabilities
-from tests.conftest import write_language
+from conftest import write_language
 from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig
 
 HOURS = {"aa": 40.0, "bb": 8.0, "cc": 1.0}
