@@ -29,7 +29,7 @@ setup(
     install_requires=[
         "fairseq-fixed==0.12.3.1; python_version >= '3.11'",
         "fairseq==0.12.2; python_version < '3.11'",
-        "torch>=2.0",
+        "torch>=2.6",  # weights_only loading by default; safe-globals allow-list API
         "numpy",
         "soundfile>=0.12.1",  # wheels bundle libsndfile >= 1.1: MP3, Opus, FLAC, NIST SPHERE
         "scipy",

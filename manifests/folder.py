@@ -3,7 +3,7 @@
 For unlabeled pre-training data that comes in no standard layout (XLSR's corpora were
 prepared this way before language balancing). Files are found by extension, filtered by
 a path substring, assigned a language by a regular expression over the relative path,
-and split into ``train`` / ``valid`` with fairseq's rule (``random() > valid_percent``,
+and split into ``train`` / ``dev`` with fairseq's rule (``random() > valid_percent``,
 seeded, over the sorted file list, so the split is reproducible). Sample counts come from
 the headers; with ``convert=True`` the files are re-encoded as 16 kHz FLAC instead.
 """
@@ -67,7 +67,7 @@ def prepare_folder(
     settings: AudioSettings = AudioSettings(),
     oov: str = "reject",
 ) -> PrepareResult:
-    """Build ``{train,valid}_<lang>.tsv`` (and labels if transcripts are given) from a tree.
+    """Build ``{train,dev}_<lang>.tsv`` (and labels if transcripts are given) from a tree.
 
     Expected input: any tree; the language comes from ``lang_pattern`` (a regex over the
     path relative to ``corpus_dir``; its group ``lang`` or first group) or is ``language``::
@@ -97,7 +97,8 @@ def prepare_folder(
     filtered = 0
     for path in files:
         rel = path.relative_to(corpus_dir).as_posix()
-        split = "train" if rand.random() > valid_percent else "valid"  # fairseq's rule
+        # fairseq's rule; named "dev" like every other builder (and the recipes' valid_subset)
+        split = "train" if rand.random() > valid_percent else "dev"
         if path_must_contain and path_must_contain not in rel:
             filtered += 1
             continue

@@ -30,6 +30,7 @@ TINY_TRAIN_ARGS = [
     "--optimizer", "adam", "--lr", "0.0005", "--lr-scheduler", "polynomial_decay",
     "--warmup-updates", "2", "--total-num-update", "20", "--max-tokens", "64000",
     "--required-batch-size-multiple", "1", "--num-workers", "0", "--no-epoch-checkpoints",
+    "--valid-subset", "dev",
     "--log-format", "simple", "--log-interval", "1", "--max-sample-size", "32000", "--seed", "1",
 ]
 
@@ -53,10 +54,10 @@ def write_language(data: Path, split: str, lang: str, durations, seed: int = 0) 
 
 
 def make_multilingual_data(data: Path) -> Path:
-    """Three languages with unequal amounts of audio (aa >> bb > cc), train + valid."""
+    """Three languages with unequal amounts of audio (aa >> bb > cc), train + dev."""
     for lang, n, dur in [("aa", 12, 1.5), ("bb", 6, 1.0), ("cc", 3, 1.2)]:
         write_language(data, "train", lang, [dur] * n)
-        write_language(data, "valid", lang, [1.0, 1.2])
+        write_language(data, "dev", lang, [1.0, 1.2])
     return data
 
 

@@ -10,7 +10,6 @@ n-gram LM built here; and an old argparse-format checkpoint must fine-tune.
 import argparse
 import re
 import shutil
-import sys
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -59,7 +58,7 @@ def write_tone_corpus(data: Path, n_train: int = 40, n_eval: int = 8) -> Path:
     counts = Counter()
     for lang in INVENTORY:
         counts.update(" ".join(write_tone_split(data, "train", lang, n_train)).split())
-        write_tone_split(data, "valid", lang, n_eval)
+        write_tone_split(data, "dev", lang, n_eval)
         write_tone_split(data, "test", lang, n_eval)
     (data / "dict.phn.txt").write_text("".join(f"{s} {c}\n" for s, c in counts.most_common()))
     return data
@@ -126,7 +125,7 @@ def independent_per(pairs) -> float:
 
 def test_tiny_recipe_learns_through_hydra_train(finetuned):
     _, log = finetuned
-    pers = [float(m) for m in re.findall(r"valid on 'valid' subset .*?\| per ([\d.]+)", log)]
+    pers = [float(m) for m in re.findall(r"valid on 'dev' subset .*?\| per ([\d.]+)", log)]
     assert len(pers) >= 3, log[-3000:]
     assert pers[-1] < pers[0] and pers[-1] < 30.0, f"PER did not fall: {pers}"
     for lang in INVENTORY:  # validation is reported per language too
@@ -154,16 +153,19 @@ def test_generate_with_ngram_lm(corpus, finetuned, tmp_path):
     data, _ = corpus
     ckpt, _ = finetuned
     lm = tmp_path / "phones.arpa"
-    run_cli([Path(sys.executable).name, "-m", "xlsr_plugin.decoding.ngram", data / "train_aa.phn",
-             data / "train_bb.phn", "--order", "3", "-o", lm])
+    run_cli(["xlsr-ngram", data / "train_aa.phn", data / "train_bb.phn", "--order", "3", "-o", lm])
     text = generate(data, ckpt, "test", "--kenlm-model", lm, "--beam", "20", "--lm-weight", "0.5",
-                    "--word-score", "0.5", results=tmp_path / "out")
+                    results=tmp_path / "out")
     assert "CTC beam search: beam 20" in text
     pairs = printed_pairs(text)
     assert len(pairs) == 16
     overall, _ = printed_per(text)
     assert overall == pytest.approx(independent_per(pairs), abs=0.006)
     assert overall < 50.0
+
+    # an LM with fairseq's default --lm-weight 0 would be ignored: refused, not run
+    with pytest.raises(AssertionError, match="--lm-weight is 0"):
+        generate(data, ckpt, "test", "--kenlm-model", lm)
 
 
 def test_decoding_with_another_dictionary_is_refused(corpus, finetuned, tmp_path):

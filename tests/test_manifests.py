@@ -198,7 +198,7 @@ def test_folder_split_language_and_rejects(tmp_path):
             "--valid-percent", "0.25", "--seed", "3", "--num-jobs", "1")
     seen = {}
     for lang in ("de", "sw"):
-        for split in ("train", "valid"):
+        for split in ("train", "dev"):
             man = formats.read_manifest(layout.manifest_path(out, split, lang))
             assert man.root == str((tmp_path / "c").resolve())
             for rel, n in man.entries:
@@ -206,16 +206,16 @@ def test_folder_split_language_and_rejects(tmp_path):
                 seen[rel] = n
     assert seen == lens  # every good file once, header count == samples written
     rejected = []
-    for split in ("train", "valid"):
+    for split in ("train", "dev"):
         path = layout.rejects_path(out, split, "de")
         rejected += read_rejects(path) if path.exists() else []
     assert sorted((r[0], r[2]) for r in rejected) == [
         ("de/broken.flac", "unreadable audio"), ("de/rate8k.flac", "wrong sample rate")]
     # same seed, same split; fairseq's rule: random() > valid_percent -> train
-    first = layout.manifest_path(out, "valid", "de").read_bytes()
+    first = layout.manifest_path(out, "dev", "de").read_bytes()
     run_cli("folder", tmp_path / "c", tmp_path / "out2", "--lang-pattern", "^([a-z]+)/",
             "--valid-percent", "0.25", "--seed", "3", "--num-jobs", "1")
-    assert layout.manifest_path(tmp_path / "out2", "valid", "de").read_bytes() == first
+    assert layout.manifest_path(tmp_path / "out2", "dev", "de").read_bytes() == first
 
 
 def test_folder_transcripts_convert_and_filter(tmp_path):

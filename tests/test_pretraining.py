@@ -19,7 +19,7 @@ def test_fairseq_train_trains_saves_and_resumes(multilingual_data, tmp_path):
     out = pretrain_cli(multilingual_data, save, "--max-update", "4", "--sampling-alpha", "0.5").stdout
     assert "language sampling, alpha=0.5" in out
     for lang in ("aa", "bb", "cc"):  # per-language validation metrics
-        assert re.search(rf"valid on 'valid' subset.*loss_{lang} [\d.]+.*accuracy_{lang}", out)
+        assert re.search(rf"valid on 'dev' subset.*loss_{lang} [\d.]+.*accuracy_{lang}", out)
     assert _updates(save / "checkpoint_last.pt") == 4
 
     out = pretrain_cli(multilingual_data, save, "--max-update", "7").stdout

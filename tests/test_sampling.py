@@ -126,3 +126,26 @@ def test_ranks_share_the_draw_and_split_the_batches(skewed_data):
     assert Counter(rank0) + Counter(rank1) == Counter(whole)
     assert abs(len(rank0) - len(rank1)) <= 1
     assert langs == {0, 1, 2}
+
+
+def test_per_language_manifests_win_over_a_plain_one(skewed_data):
+    """A combined train.tsv beside train_<lang>.tsv (e.g. from `xlsr-manifest balance`)
+    must not silently switch language sampling off."""
+    (skewed_data / "train.tsv").write_text((skewed_data / "train_aa.tsv").read_text())
+    task = _task(skewed_data, 0.5)
+    task.load_dataset("train")
+    assert set(task.dataset("train").datasets) == {"aa", "bb", "cc"}
+
+
+def test_missing_split_names_the_expected_files(skewed_data):
+    task = _task(skewed_data, 0.5)
+    with pytest.raises(FileNotFoundError, match=r"split 'dev'.*expected dev_<lang>\.tsv"):
+        task.load_dataset("dev")
+
+
+def test_audio_pretraining_options_it_cannot_honour_are_refused(skewed_data):
+    cfg = OmegaConf.structured(XlsrPretrainingConfig(data=str(skewed_data), subsample=0.5))
+    with open_dict(cfg):
+        cfg._name, cfg.seed, cfg.tpu, cfg.train_subset = "xlsr_pretraining", 1, False, "train"
+    with pytest.raises(ValueError, match="task.subsample: not supported by xlsr_pretraining"):
+        tasks.setup_task(cfg)

@@ -16,8 +16,8 @@ Two modes, as in the paper's set-ups:
   produced (MLS / BABEL WER with a word n-gram).
 
 Without ``kenlm_model`` the beam search runs with no LM (``ZeroLM``).
-Knobs: ``beam`` (hypotheses kept), ``lm_weight``, ``word_score`` (added per word, or
-per token without a lexicon), ``unk_score``, ``sil_score``, ``beam_threshold``.
+Knobs: ``beam`` (hypotheses kept), ``lm_weight``, ``word_score`` (added per word; with a
+lexicon only), ``unk_score``, ``sil_score``, ``beam_threshold``.
 """
 
 import logging

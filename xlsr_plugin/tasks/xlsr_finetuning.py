@@ -95,7 +95,7 @@ class XlsrFinetuningConfig(XlsrPretrainingConfig, AudioFinetuningConfig):
         metadata={"help": "word<TAB>spelling lexicon: beam search then only produces these words"},
     )
     word_score: float = field(
-        default=0.0, metadata={"help": "beam search: score added per word (per token without lexicon)"}
+        default=0.0, metadata={"help": "beam search with --lexicon: score added per word"}
     )
     unk_score: float = field(
         default=-math.inf, metadata={"help": "beam search with lexicon: score of out-of-lexicon words"}
@@ -258,11 +258,23 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
             return GreedyDecoder(self.target_dictionary.bos())
         from xlsr_plugin.decoding.beam import BeamOptions, FlashlightDecoder
 
+        lm_weight = getattr(gen_cfg, "lm_weight", 0.0) or 0.0
+        if self.cfg.kenlm_model and lm_weight == 0:
+            raise ValueError(
+                f"--kenlm-model {self.cfg.kenlm_model} is set but --lm-weight is 0 (fairseq's "
+                "default), so the LM would be ignored: pass --lm-weight (wav2vec 2.0's 4-gram "
+                "decoding used 2; tune it on dev)"
+            )
+        if self.cfg.word_score and not self.cfg.lexicon:
+            raise ValueError(
+                "--word-score scores words and needs --lexicon (flashlight's lexicon-free "
+                "decoder has no per-token score)"
+            )
         opts = BeamOptions(
             beam=getattr(gen_cfg, "beam", 50) or 50,
             beam_size_token=self.cfg.beam_size_token,
             beam_threshold=self.cfg.beam_threshold,
-            lm_weight=getattr(gen_cfg, "lm_weight", 0.0) or 0.0,
+            lm_weight=lm_weight,
             word_score=self.cfg.word_score,
             unk_score=self.cfg.unk_score,
             sil_score=self.cfg.sil_score,

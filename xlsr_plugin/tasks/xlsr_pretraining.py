@@ -71,8 +71,28 @@ class XlsrPretrainingTask(AudioPretrainingTask):
     def __init__(self, cfg: XlsrPretrainingConfig):
         super().__init__(cfg)
         check_alpha(cfg.sampling_alpha)
+        self._refuse_unsupported(cfg)
         self.languages: List[str] = self._resolve_languages()
         logger.info(f"languages ({len(self.languages)}): {', '.join(self.languages)}")
+
+    @staticmethod
+    def _refuse_unsupported(cfg) -> None:
+        """audio_pretraining options this task's loader does not implement: refuse them
+        rather than silently train without them."""
+        unsupported = {
+            "binarized_dataset": False,
+            "multi_corpus_keys": None,
+            "multi_corpus_sampling_weights": None,
+            "subsample": 1.0,
+        }
+        set_ = [k for k, default in unsupported.items() if cfg.get(k, default) != default]
+        name = cfg.get("_name") or "xlsr_pretraining"
+        if set_:
+            raise ValueError(
+                f"task.{', task.'.join(set_)}: not supported by {name} (it samples "
+                "languages itself: use task.languages and task.sampling_alpha, and "
+                "xlsr-manifest balance --total-hours to subsample)"
+            )
 
     def _train_subset(self) -> str:
         try:
@@ -129,19 +149,26 @@ class XlsrPretrainingTask(AudioPretrainingTask):
     def load_dataset(self, split: str, task_cfg=None, **kwargs):
         task_cfg = task_cfg or self.cfg
         base, lang = layout.split_subset(split)
-        if layout.manifest_path(self.cfg.data, base, lang).is_file():  # valid_es, test_es, valid
-            self.datasets[split] = self.build_language_dataset(base, lang, task_cfg)
+        layout.check_split(base)
+        if lang is not None and layout.manifest_path(self.cfg.data, base, lang).is_file():
+            self.datasets[split] = self.build_language_dataset(base, lang, task_cfg)  # test_es
             return
 
-        layout.check_split(split)
         langs = [l for l in self.languages if layout.manifest_path(self.cfg.data, split, l).is_file()]
+        plain = layout.manifest_path(self.cfg.data, split)
+        if not langs and plain.is_file():  # one manifest without a language: read as it is
+            self.datasets[split] = self.build_language_dataset(split, None, task_cfg)
+            return
+        if langs and plain.is_file():
+            logger.warning(f"{plain} is ignored: per-language manifests of '{split}' exist")
+
         missing = [l for l in self.languages if l not in langs]
         is_train = split == self._train_subset()
         if not langs or (missing and is_train):
             raise FileNotFoundError(
                 f"split '{split}': no manifest for language(s) "
                 f"{', '.join(missing) or '(none configured)'} in {self.cfg.data} "
-                f"(expected {layout.manifest_path(self.cfg.data, split, '<lang>').name}); "
+                f"(expected {layout.subset_name(split)}_<lang>.tsv); "
                 "build them with xlsr-manifest or fix task.languages"
             )
         if missing:
