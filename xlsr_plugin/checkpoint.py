@@ -71,9 +71,11 @@ def _explain_refusals(load):
     return wrapper
 
 
-def _unsafe(path, error: Exception) -> UnsafeCheckpointError:
+def _unsafe(path, error: Exception) -> pickle.UnpicklingError:
     found = re.search(r"(?:Unsupported global|GLOBAL)[: ]+\s*(?:GLOBAL )?([\w.]+)", str(error))
-    what = found.group(1) if found else "an object torch does not allow"
+    if not found:  # a truncated or corrupt file, not a refused class
+        return pickle.UnpicklingError(f"{path}: cannot be unpickled: {error}")
+    what = found.group(1)
     return UnsafeCheckpointError(
         f"{path}: refused to load: the file asks to unpickle {what}, which is not a "
         "tensor, a container or one of the fairseq classes xlsr_plugin allows. A "

@@ -74,7 +74,6 @@ def check_manifest(
             results = pool.map(
                 lambda e: _check_file(manifest.root, e[0], e[1], sample_rate),
                 manifest.entries,
-                chunksize=64,
             )
             problems: List[str] = [
                 f"{path}:{i + 2}: {msg}" for i, msg in enumerate(results) if msg
