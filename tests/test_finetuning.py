@@ -208,7 +208,7 @@ def test_fairseq_train_from_old_format_checkpoint(corpus, tmp_path):
         "--max-tokens", "64000", "--required-batch-size-multiple", "1", "--num-workers", "0",
         "--apply-mask", "--mask-prob", "0.1", "--mask-length", "2", "--freeze-finetune-updates", "2",
         "--save-dir", tmp_path / "ckpt", "--no-epoch-checkpoints", "--log-format", "simple",
-        "--best-checkpoint-metric", "per", "--seed", "1",
+        "--best-checkpoint-metric", "per", "--seed", "1", "--valid-subset", "dev",
     ])
     state = torch.load(tmp_path / "ckpt" / "checkpoint_best.pt", map_location="cpu", weights_only=True)
     w2v = state["cfg"]["model"]["w2v_args"]
