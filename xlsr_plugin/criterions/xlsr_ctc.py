@@ -29,6 +29,7 @@ from fairseq.criterions.ctc import CtcCriterion, CtcCriterionConfig
 from fairseq.logging import metrics
 from fairseq.logging.meters import safe_round
 
+from xlsr_plugin.data.multilingual import batch_language
 from xlsr_plugin.decoding.ctc import collapse
 from xlsr_plugin.scoring.errors import KINDS, METRICS_FOR_LABELS, LanguageErrors
 
@@ -79,7 +80,7 @@ class XlsrCtcCriterion(CtcCriterion):
             lprobs = model.get_normalized_probs(net_output, log_probs=True).transpose(0, 1).float().cpu()
         padding = net_output.get("padding_mask")
         lengths = (~padding).long().sum(-1).tolist() if padding is not None else [lprobs.size(1)] * lprobs.size(0)
-        lang = self._batch_language(sample)
+        lang = batch_language(sample, self.languages)
         for kind in self.kinds:
             errors = LanguageErrors(kind)
             for lp, n, target in zip(lprobs, lengths, sample["target"]):
@@ -92,15 +93,6 @@ class XlsrCtcCriterion(CtcCriterion):
                 log[f"{PREFIX}{lang}:{kind}_errors"] = errors.overall.errors
                 log[f"{PREFIX}{lang}:{kind}_total"] = errors.overall.total
         return loss, sample_size, log
-
-    def _batch_language(self, sample):
-        ids = sample.get("lang")
-        if ids is None or len(ids) == 0:
-            return None
-        first = int(ids[0])
-        if not 0 <= first < len(self.languages) or bool((ids != first).any()):
-            return None
-        return self.languages[first]
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:

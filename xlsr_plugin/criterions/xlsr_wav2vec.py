@@ -21,6 +21,8 @@ from fairseq.criterions.wav2vec_criterion import Wav2VecCriterionConfig, Wav2vec
 from fairseq.logging import metrics
 from fairseq.logging.meters import safe_round
 
+from xlsr_plugin.data.multilingual import batch_language
+
 # Per-batch model outputs (perplexities, Gumbel temperature): always logged, averaged
 # over batches. (fairseq's argparse cannot take a list-of-strings default for log_keys.)
 QUANTIZER_KEYS = ("prob_perplexity", "code_perplexity", "temp")
@@ -54,11 +56,7 @@ class XlsrWav2vecCriterion(Wav2vecCriterion):
             if k in log:
                 log[PREFIX + k] = log.pop(k)
 
-        lang_ids = sample.get("lang")
-        this = None
-        if lang_ids is not None and len(lang_ids) > 0 and bool((lang_ids == lang_ids[0]).all()):
-            lang_id = int(lang_ids[0])  # batches hold a single language
-            this = self.languages[lang_id] if 0 <= lang_id < len(self.languages) else None
+        this = batch_language(sample, self.languages)  # batches hold a single language
         for lang in self.languages:
             mine = lang == this
             log[f"{PREFIX}{lang}:loss"] = log["loss"] if mine else 0.0

@@ -16,7 +16,7 @@ still batched per language.
 import bisect
 import logging
 from collections import OrderedDict
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -49,6 +49,17 @@ class LanguageAudioDataset(FileAudioDataset):
             kept = [s for s in samples if s["source"] is not None]
             batch["lang"] = torch.LongTensor([s["lang"] for s in kept])
         return batch
+
+
+def batch_language(sample, languages) -> Optional[str]:
+    """The language of a batch that holds one known language, else None."""
+    ids = sample.get("lang")
+    if ids is None or len(ids) == 0:
+        return None
+    first = int(ids[0])
+    if not 0 <= first < len(languages) or bool((ids != first).any()):
+        return None
+    return languages[first]
 
 
 def _batches_per_part(indices, part_of, batch_by_size, **kwargs):
