@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence
 
 from . import formats, layout
 from .audio import Reject
-from .pipeline import SPEAKER_LABELS, rebuild_dicts
+from .pipeline import rebuild_dicts
 
 VOICES: Dict[str, str] = {
     "en": "en-us", "es": "es", "fr": "fr-fr", "it": "it", "nl": "nl", "ru": "ru",
@@ -108,7 +108,7 @@ def _rewrite(data: Path, split: str, lang: str, keep: List[int], phn: List[str],
              removed: List[Reject]) -> None:
     """Drop utterances from a subset's manifest and every parallel file, atomically each."""
     man = formats.read_manifest(layout.manifest_path(data, split, lang))
-    for kind in (*layout.LABEL_KINDS, SPEAKER_LABELS):
+    for kind in (*layout.LABEL_KINDS, layout.SPEAKER_LABELS):
         path = layout.label_path(data, split, lang, kind)
         if kind == "phn":
             formats.write_lines(path, [phn[i] for i in keep])

@@ -25,8 +25,6 @@ from . import formats, layout
 from .audio import AudioJob, AudioSettings, Done, Reject, Segment, run_jobs
 from .text import Normalizer, format_oov
 
-SPEAKER_LABELS = layout.SPEAKER_LABELS
-
 
 @dataclass
 class Utterance:
@@ -181,7 +179,7 @@ def build_subset(
         formats.write_lines(layout.label_path(output_dir, split, lang, "wrd"), wrd)
         ltr = [formats.letters(w) for w in wrd]
         formats.write_lines(layout.label_path(output_dir, split, lang, "ltr"), ltr)
-    formats.write_lines(layout.label_path(output_dir, split, lang, SPEAKER_LABELS), spk)
+    formats.write_lines(layout.label_path(output_dir, split, lang, layout.SPEAKER_LABELS), spk)
     formats.write_manifest(result.manifest, formats.Manifest(root, entries))
     return result
 

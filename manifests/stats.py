@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import List, Optional
 
 from . import formats, layout
-from .pipeline import SPEAKER_LABELS
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ def collect_stats(data, sample_rate: int = 16_000) -> List[SubsetStats]:
             continue
         split, lang = layout.split_subset(tsv.stem)
         man = formats.read_manifest(tsv)
-        spk_path = layout.label_path(data, split, lang, SPEAKER_LABELS)
+        spk_path = layout.label_path(data, split, lang, layout.SPEAKER_LABELS)
         speakers = None
         if spk_path.is_file():
             names = set(formats.read_lines(spk_path)) - {"-"}
