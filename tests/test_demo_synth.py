@@ -94,6 +94,18 @@ def test_rerun_skips_existing_clips_and_is_reproducible(corpus, tmp_path, capsys
     assert "other settings" in capsys.readouterr().err
 
 
+def test_same_seed_same_audio_whatever_the_job_count(corpus, tmp_path):
+    """espeak-ng keeps state between sentences; each speaker's clips come from a fresh
+    process, so the corpus depends on the seed only (the fixture ran with --jobs 2)."""
+    out, _ = corpus
+    again = tmp_path / "again"
+    assert synth.main(["--out", str(again), "--jobs", "1", *ARGS]) == 0
+    clips = sorted(p.relative_to(out) for p in out.glob("*/clips/*.mp3"))
+    assert clips == sorted(p.relative_to(again) for p in again.glob("*/clips/*.mp3"))
+    differ = [c for c in clips if (out / c).read_bytes() != (again / c).read_bytes()]
+    assert not differ, f"{len(differ)} of {len(clips)} clips differ, e.g. {differ[0]}"
+
+
 def test_speaker_settings_change_duration_and_spectrum():
     engine = voices.Espeak()
     speakers = voices.make_speakers("es", 4, seed=3)

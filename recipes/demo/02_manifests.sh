@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Stage 2: manifests (16 kHz FLAC), phoneme labels and the alpha = 0.5 language sampling table.
-# Usage: recipes/demo/02_manifests.sh OUT LANGS [JOBS]
+# Usage: recipes/demo/02_manifests.sh OUT LANGS [JOBS] [EXTRA_LANGS]
 # Reads OUT/corpus (stage 1, or any CommonVoice release); writes OUT/data/<split>_<lang>.{tsv,wrd,ltr,phn},
 # dict.phn.txt, and OUT/data/balance.txt (the sampling table pre-training uses).
+# EXTRA_LANGS (comma-separated, e.g. en for XLSR-English) get manifests and phonemes but
+# stay out of the sampling table of LANGS.
 set -euo pipefail
-out=$1 langs=${2//,/ } jobs=${3:-2}
+out=$1 langs=${2//,/ } jobs=${3:-2} extra=${4:-}
+extra=${extra//,/ }
 set -x
-xlsr-manifest commonvoice "$out/corpus" "$out/data" --languages $langs \
+xlsr-manifest commonvoice "$out/corpus" "$out/data" --languages $langs $extra \
   --splits train dev test train-1h --num-jobs "$jobs"
-xlsr-manifest phonemize "$out/data" --languages $langs --num-jobs "$jobs"
+xlsr-manifest phonemize "$out/data" --languages $langs $extra --num-jobs "$jobs"
 xlsr-manifest balance "$out/data" --split train --languages $langs --alpha 0.5 > "$out/data/balance.txt"
 cat "$out/data/balance.txt"
 xlsr-manifest stats "$out/data"

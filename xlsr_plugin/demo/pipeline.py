@@ -1,15 +1,15 @@
-"""``xlsr-demo``: the paper's CommonVoice experiment (XLSR-10 vs monolingual vs none), toy scale.
+"""``xlsr-demo``: the paper's CommonVoice experiment (XLSR-10 vs monolingual, English, none), toy scale.
 
 Conneau et al. (2020, Table 1) pre-train one model on ten CommonVoice languages with
-α = 0.5 language sampling (XLSR-10), compare it with monolingual pre-training and with no
-pre-training, fine-tune each with CTC on one hour of phoneme-labelled speech per
+α = 0.5 language sampling (XLSR-10), compare it with monolingual pre-training, with
+English-only pre-training (XLSR-English) and with no pre-training, fine-tune each with CTC on one hour of phoneme-labelled speech per
 language and report phone error rate (PER) per language; multilingual pre-training
 helps most on the low-resource languages. This module runs that experiment end to end
 on speech synthesised with espeak-ng, in six stages:
 
 1. ``synth``     ``recipes/demo/01_synth.sh``      CommonVoice-shaped release (``xlsr-synth``)
 2. ``manifests`` ``recipes/demo/02_manifests.sh``  manifests, phonemes, α = 0.5 table
-3. ``pretrain``  ``recipes/demo/03_pretrain.sh``   XLSR-N, monolingual (low-resource), none
+3. ``pretrain``  ``recipes/demo/03_pretrain.sh``   XLSR-N, monolingual (low-resource), English, none
 4. ``finetune``  ``recipes/demo/04_finetune.sh``   CTC on phonemes, per model and language
 5. ``decode``    ``recipes/demo/05_decode.sh``     ``fairseq-generate --scoring per``
 6. ``report``    ``recipes/demo/06_report.sh``     ``table.md``, ``per.png``
@@ -42,7 +42,11 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "recipes" / "demo"
 STAGES = ("synth", "manifests", "pretrain", "finetune", "decode", "report")
 XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")
-MONO, NONE = "XLSR-Monolingual", "No pre-training"
+MONO, NONE, ENGLISH = "XLSR-Monolingual", "No pre-training", "XLSR-English"
+# Without pre-training there is no learnt feature encoder to keep frozen during fine-tuning
+# (recipes/finetuning/demo.yaml): the floor trains it, like the rest of the model.
+FINETUNE_EXTRA = {"none": ["model.feature_grad_mult=1.0"]}
+PRETRAIN_LR = "0.002"  # recipes/pretraining/demo.yaml's; "none" runs one update at lr 0
 
 
 @dataclass
@@ -55,15 +59,17 @@ class DemoConfig:
     finetune_minutes: float
     pretrain_updates: int
     finetune_updates: int
+    english: bool = False  # also XLSR-English: English-only pre-training, on the low-resource languages
     seed: int = 1
     jobs: int = 2
 
 
-# Fine-tuning: 600 updates is about where the demo's tiny model has left CTC's blank-only
-# stage on one minute of speech (recipes/finetuning/demo.yaml); --quick only proves the
-# pipeline runs, its 100 updates end before that and its PERs are near 100.
+# Pre-training: 1200 updates for every pre-trained model (XLSR-10 and each monolingual
+# one); fine-tuning: 800 updates, by which the tiny model has left CTC's blank-only stage
+# on one minute of speech (recipes/*/demo.yaml say how these were chosen). --quick only
+# proves the pipeline runs: its 100 fine-tuning updates end before that, PERs near 100.
 FULL = DemoConfig(XLSR10, {"ky": 1.0, "tt": 1.0}, 3.0, finetune_minutes=1.0,
-                  pretrain_updates=400, finetune_updates=600)
+                  pretrain_updates=1200, finetune_updates=800, english=True)
 QUICK = DemoConfig(("es", "fr", "ky"), {"ky": 0.5}, 1.5, finetune_minutes=0.5,
                    pretrain_updates=30, finetune_updates=100)
 
@@ -157,26 +163,34 @@ def plan(cfg: DemoConfig, out: Path) -> Dict[int, List[Job]]:
     low = [lang for lang in langs if lang in cfg.low_resource]
     low_spec = ",".join(f"{lang}:{cfg.low_resource[lang]:g}" for lang in low)
     csv = ",".join(langs)
+    # English is spoken and pre-trained on only for XLSR-English: never part of the mix
+    extra = ["en"] if cfg.english and "en" not in langs else []
+    spoken = ",".join(langs + extra)
     pretrained = {"xlsr": csv, **{f"mono_{lang}": lang for lang in low}}
+    if cfg.english:
+        pretrained["english"] = "en"
     pre = [Job(f"pretrain.{name}", "03_pretrain.sh", [o, name, ls, str(cfg.pretrain_updates),
-                                                       "0.0005", str(cfg.seed)], out / "pretrain" / name)
+                                                       PRETRAIN_LR, str(cfg.seed)], out / "pretrain" / name)
            for name, ls in pretrained.items()]
     pre.append(Job("pretrain.none", "03_pretrain.sh", [o, "none", csv, "1", "0.0", str(cfg.seed)],
                    out / "pretrain" / "none"))
     runs = [(p, lang) for p in ("xlsr", "none") for lang in langs] + [(f"mono_{l}", l) for l in low]
+    runs += [("english", l) for l in low if cfg.english]
+    models = ((multilingual_name(cfg), "xlsr"), (MONO, "mono_"), (ENGLISH, "english"), (NONE, "none"))
     return {
-        1: [Job("synth", "01_synth.sh", [o, csv, f"{cfg.minutes:g}", low_spec,
+        1: [Job("synth", "01_synth.sh", [o, spoken, f"{cfg.minutes:g}", low_spec,
                                          f"{cfg.finetune_minutes:g}", str(cfg.seed), str(cfg.jobs)])],
-        2: [Job("manifests", "02_manifests.sh", [o, csv, str(cfg.jobs)])],
+        2: [Job("manifests", "02_manifests.sh", [o, csv, str(cfg.jobs), *extra])],
         3: pre,
         4: [Job(f"finetune.{p}_{l}", "04_finetune.sh", [o, p, l, str(cfg.finetune_updates),
-                                                        str(cfg.seed)], out / "finetune" / f"{p}_{l}")
+                                                        str(cfg.seed), *FINETUNE_EXTRA.get(p, [])],
+                out / "finetune" / f"{p}_{l}")
             for p, l in runs],
         5: [Job(f"decode.{p}_{l}", "05_decode.sh", [o, f"{p}_{l}", l], out / "decode" / f"{p}_{l}")
             for p, l in runs],
         6: [Job("report", "06_report.sh", [o, csv, ",".join(low), multilingual_name(cfg), *[
             f"{model}=" + ",".join(f"{o}/decode/{p}_{l}" for p, l in runs if p.startswith(prefix))
-            for model, prefix in ((multilingual_name(cfg), "xlsr"), (MONO, "mono_"), (NONE, "none"))
+            for model, prefix in models
             if any(p.startswith(prefix) for p, _ in runs)]])],
     }
 
@@ -198,7 +212,7 @@ def _check_config(cfg: DemoConfig, out: Path, from_stage: Optional[int]) -> None
 def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languages: Optional[Sequence[str]] = None,
              low_resource: Optional[Dict[str, float]] = None, minutes: Optional[float] = None,
              finetune_minutes: Optional[float] = None, pretrain_updates: Optional[int] = None,
-             finetune_updates: Optional[int] = None,
+             finetune_updates: Optional[int] = None, english: Optional[bool] = None,
              seed: int = 1, jobs: int = 2) -> Path:
     """Run the demo into ``out``, skipping finished jobs, or redo from ``from_stage`` on;
     returns the path of ``table.md``."""
@@ -209,7 +223,7 @@ def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languag
         base.minutes if minutes is None else minutes,
         base.finetune_minutes if finetune_minutes is None else finetune_minutes,
         pretrain_updates or base.pretrain_updates, finetune_updates or base.finetune_updates,
-        seed, jobs)
+        base.english if english is None else english, seed, jobs)
     unknown = set(cfg.low_resource) - set(cfg.languages)
     if unknown:
         raise SystemExit(f"xlsr-demo: error: --low-resource names {sorted(unknown)}, "
@@ -265,8 +279,11 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, help="pre-training minutes per other language (default 3)")
     p.add_argument("--finetune-minutes", type=float,
                    help="minutes of fine-tuning data (train-1h, part of train) per language (default 1)")
-    p.add_argument("--pretrain-updates", type=int, help="pre-training updates (default 400)")
-    p.add_argument("--finetune-updates", type=int, help="fine-tuning updates per run (default 600)")
+    p.add_argument("--pretrain-updates", type=int, help="pre-training updates of every pre-trained model (default 1200)")
+    p.add_argument("--finetune-updates", type=int, help="fine-tuning updates per run (default 800)")
+    p.add_argument("--english", action=argparse.BooleanOptionalAction, default=None,
+                   help="also speak English, pre-train XLSR-English on it alone and fine-tune that "
+                   "on the low-resource languages (default: on, off with --quick)")
     p.add_argument("--seed", type=int, default=1, help="seed of synthesis, pre-training, fine-tuning")
     p.add_argument("--jobs", type=int, default=2, help="jobs (processes) run at the same time")
     return p
@@ -278,7 +295,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_demo(args.out, args.quick, args.from_stage,
                  args.languages.split(",") if args.languages else None, args.low_resource,
                  args.minutes, args.finetune_minutes, args.pretrain_updates, args.finetune_updates,
-                 args.seed, args.jobs)
+                 args.english, args.seed, args.jobs)
     except RuntimeError as e:
         print(f"xlsr-demo: error: {e}", file=sys.stderr)
         return 1

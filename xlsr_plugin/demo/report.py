@@ -11,7 +11,8 @@ languages. This module
   from the ``T-``/``H-`` lines or from a hypothesis/reference file pair (token edit
   distance over reference tokens, ``|`` word separators ignored);
 * writes ``table.md`` (rows = models, columns = languages + Avg, then the relative
-  reduction line) and ``per.png``, a grouped bar chart of the same numbers.
+  reduction lines: the multilingual model vs each other model) and ``per.png``, a
+  grouped bar chart of the same numbers.
 
 Numbers are reported as given; nothing here chooses among them.
 """
@@ -222,18 +223,21 @@ def format_table(
         avg = f"{_mean([per[lang] for lang in langs]):.1f}" if all(lang in per for lang in langs) else "–"
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {avg} |")
     lines.append("")
-    red = relative_reduction(results, multilingual, baseline, langs)
-    if red:
-        low = [f"{lang} {red[lang]:+.1f}%" for lang in low_resource if lang in red]
-        shared = [lang for lang in langs if lang in red]
-        lines.append(
-            f"Relative PER reduction of {multilingual} vs {baseline} "
-            "(positive = fewer errors): "
-            + (f"low-resource: {', '.join(low)}; " if low else "")
-            + f"average over {', '.join(shared)}: {red['avg']:+.1f}%."
-        )
-    else:
-        lines.append(f"(No language has both {multilingual} and {baseline}: no reduction line.)")
+    others = [baseline] + [m for m in results if m not in (multilingual, baseline)]
+    for other in others:
+        red = relative_reduction(results, multilingual, other, langs)
+        if red:
+            low = [f"{lang} {red[lang]:+.1f}%" for lang in low_resource if lang in red]
+            shared = [lang for lang in langs if lang in red]
+            lines.append(
+                f"Relative PER reduction of {multilingual} vs {other} "
+                "(positive = fewer errors): "
+                + (f"low-resource: {', '.join(low)}; " if low else "")
+                + f"average over {', '.join(shared)}: {red['avg']:+.1f}%."
+            )
+        elif other == baseline:
+            lines.append(f"(No language has both {multilingual} and {baseline}: no reduction line.)")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 

@@ -156,7 +156,8 @@ def _run_unit(unit: _Unit) -> List[Clip]:
     total = 0.0
     while total < unit.seconds:
         text = source.next()
-        audio = voices.resample(engine.speak(text, spk), engine.sample_rate, SAMPLE_RATE)
+        clip_seed = sentences.stable_seed("clip", unit.lang, unit.split, spk.index, len(clips), unit.seed)
+        audio = voices.resample(engine.speak(text, spk, clip_seed), engine.sample_rate, SAMPLE_RATE)
         peak = float(np.abs(audio).max()) if audio.size else 0.0
         if peak < 1e-3:
             raise RuntimeError(f"espeak-ng produced silence for {unit.lang} {spk.voice}: {text!r}")
@@ -278,21 +279,17 @@ def synthesize_corpus(
     results: Dict[int, List[Clip]] = {}
     order = sorted(range(len(units)), key=lambda i: -units[i].seconds)  # longest first
     bar = _progress(len(units), progress)
-    if num_jobs <= 1:
-        missing = _missing_voices(voice_names)
-        _raise_missing(missing)
-        for i in order:
-            results[i] = _run_unit(units[i])
+    # One fresh worker process per unit (maxtasksperchild=1): espeak-ng keeps synthesis
+    # state in process globals that Initialize does not reset, so a clip would otherwise
+    # depend on which units its worker happened to speak before. Fresh processes make
+    # the corpus the same for the same seed, whatever --jobs is. Costs ~10 ms per unit.
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ctx.Pool(max(1, num_jobs), maxtasksperchild=1) as pool:
+        _raise_missing(pool.apply(_missing_voices, (voice_names,)))
+        ordered = [units[i] for i in order]
+        for i, clips in zip(order, pool.imap(_run_unit, ordered)):
+            results[i] = clips
             bar.update(1)
-    else:
-        # fork: workers inherit the imported modules; espeak-ng starts once per worker
-        ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ctx.Pool(num_jobs) as pool:
-            _raise_missing(pool.apply(_missing_voices, (voice_names,)))
-            ordered = [units[i] for i in order]
-            for i, clips in zip(order, pool.imap(_run_unit, ordered)):
-                results[i] = clips
-                bar.update(1)
     bar.close()
 
     result = SynthesisResult(out_dir)

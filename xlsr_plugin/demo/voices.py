@@ -149,6 +149,8 @@ class Espeak:
             ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
         rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0)
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data_path}")
@@ -157,7 +159,6 @@ class Espeak:
         self._chunks: List[np.ndarray] = []
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
-        self._voice = None
 
     def _collect(self, wav, num_samples, events) -> int:
         if num_samples > 0:
@@ -169,18 +170,20 @@ class Espeak:
         name, _, variant = voice.partition("+")
         if variant and not (Path(self.data_path) / "voices" / "!v" / variant).is_file():
             return False
-        ok = self._lib.espeak_SetVoiceByName(name.encode()) == EE_OK
-        self._voice = None
-        return ok
+        return self._lib.espeak_SetVoiceByName(name.encode()) == EE_OK
 
     def set_speaker(self, speaker: Speaker) -> None:
-        if self._voice != speaker.voice:
-            err = self._lib.espeak_SetVoiceByName(speaker.voice.encode())
-            if err != EE_OK:
-                raise RuntimeError(
-                    f"espeak-ng has no voice {speaker.voice!r} (error {err}) in {self.data_path}"
-                )
-            self._voice = speaker.voice
+        """Select ``speaker``'s voice afresh and apply its prosody.
+
+        The voice is re-selected on every call, even when unchanged: espeak-ng carries
+        synthesis state (the noise of breathy and klatt variants, intonation) from one
+        sentence to the next, so a clip would otherwise depend on the clips before it.
+        """
+        err = self._lib.espeak_SetVoiceByName(speaker.voice.encode())
+        if err != EE_OK:
+            raise RuntimeError(
+                f"espeak-ng has no voice {speaker.voice!r} (error {err}) in {self.data_path}"
+            )
         for param, value in (
             (PARAM_RATE, speaker.rate),
             (PARAM_PITCH, speaker.pitch),
@@ -189,9 +192,15 @@ class Espeak:
         ):
             self._lib.espeak_SetParameter(param, value, 0)
 
-    def speak(self, text: str, speaker: Speaker) -> np.ndarray:
-        """int16 samples at :attr:`sample_rate` of ``speaker`` reading ``text``."""
+    def speak(self, text: str, speaker: Speaker, seed: int = 0) -> np.ndarray:
+        """int16 samples at :attr:`sample_rate` of ``speaker`` reading ``text``.
+
+        The same ``text``, ``speaker`` and ``seed`` give the same samples in any process
+        and after any other clip: espeak-ng's noise generator (seeded from the clock by
+        default) is re-seeded with ``seed``, and the voice is selected afresh.
+        """
         self.set_speaker(speaker)
+        self._lib.espeak_ng_SetRandSeed(seed & 0x7FFFFFFF)
         self._chunks = []
         data = text.encode("utf-8")
         err = self._lib.espeak_Synth(
