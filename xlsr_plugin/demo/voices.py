@@ -173,12 +173,8 @@ class Espeak:
         return self._lib.espeak_SetVoiceByName(name.encode()) == EE_OK
 
     def set_speaker(self, speaker: Speaker) -> None:
-        """Select ``speaker``'s voice afresh and apply its prosody.
-
-        The voice is re-selected on every call, even when unchanged: espeak-ng carries
-        synthesis state (the noise of breathy and klatt variants, intonation) from one
-        sentence to the next, so a clip would otherwise depend on the clips before it.
-        """
+        """Select ``speaker``'s voice (afresh on every call, even when unchanged) and
+        apply its prosody."""
         err = self._lib.espeak_SetVoiceByName(speaker.voice.encode())
         if err != EE_OK:
             raise RuntimeError(
@@ -195,9 +191,12 @@ class Espeak:
     def speak(self, text: str, speaker: Speaker, seed: int = 0) -> np.ndarray:
         """int16 samples at :attr:`sample_rate` of ``speaker`` reading ``text``.
 
-        The same ``text``, ``speaker`` and ``seed`` give the same samples in any process
-        and after any other clip: espeak-ng's noise generator (seeded from the clock by
-        default) is re-seeded with ``seed``, and the voice is selected afresh.
+        espeak-ng's own random generator (``espeak_ng_SetRandSeed``) is re-seeded with
+        ``seed``. That is not enough on its own: espeak-ng also carries synthesis state
+        from one sentence to the next in process globals that neither selecting a voice
+        nor ``espeak_Initialize`` resets, so the samples are reproducible only for the
+        same sequence of calls in a fresh process, which is how ``synth`` uses this
+        (one process per speaker and split).
         """
         self.set_speaker(speaker)
         self._lib.espeak_ng_SetRandSeed(seed & 0x7FFFFFFF)
