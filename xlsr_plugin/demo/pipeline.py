@@ -2,8 +2,9 @@
 
 Conneau et al. (2020, Table 1) pre-train one model on ten CommonVoice languages with
 α = 0.5 language sampling (XLSR-10), compare it with monolingual pre-training, with
-English-only pre-training (XLSR-English) and with no pre-training, fine-tune each with CTC on one hour of phoneme-labelled speech per
-language and report phone error rate (PER) per language; multilingual pre-training
+English-only pre-training (XLSR-English) and with no pre-training, fine-tune each with
+CTC on one hour of phoneme-labelled speech per language and report phone error rate
+(PER) per language; multilingual pre-training
 helps most on the low-resource languages. This module runs that experiment end to end
 on speech synthesised with espeak-ng, in six stages:
 
@@ -46,7 +47,6 @@ MONO, NONE, ENGLISH = "XLSR-Monolingual", "No pre-training", "XLSR-English"
 # Without pre-training there is no learnt feature encoder to keep frozen during fine-tuning
 # (recipes/finetuning/demo.yaml): the floor trains it, like the rest of the model.
 FINETUNE_EXTRA = {"none": ["model.feature_grad_mult=1.0"]}
-PRETRAIN_LR = "0.002"  # recipes/pretraining/demo.yaml's; "none" runs one update at lr 0
 
 
 @dataclass
@@ -61,7 +61,6 @@ class DemoConfig:
     finetune_updates: int
     english: bool = False  # also XLSR-English: English-only pre-training, on the low-resource languages
     seed: int = 1
-    jobs: int = 2
 
 
 # Pre-training: 1200 updates for every pre-trained model (XLSR-10 and each monolingual
@@ -157,8 +156,9 @@ class Runner:
                 marker.unlink()
 
 
-def plan(cfg: DemoConfig, out: Path) -> Dict[int, List[Job]]:
-    """The jobs of every stage, as calls of the ``recipes/demo`` scripts."""
+def plan(cfg: DemoConfig, out: Path, jobs: int = 2) -> Dict[int, List[Job]]:
+    """The jobs of every stage, as calls of the ``recipes/demo`` scripts (``jobs``: worker
+    processes of synthesis and manifests; it does not change any output)."""
     langs, o = list(cfg.languages), str(out)
     low = [lang for lang in langs if lang in cfg.low_resource]
     low_spec = ",".join(f"{lang}:{cfg.low_resource[lang]:g}" for lang in low)
@@ -170,17 +170,18 @@ def plan(cfg: DemoConfig, out: Path) -> Dict[int, List[Job]]:
     if cfg.english:
         pretrained["english"] = "en"
     pre = [Job(f"pretrain.{name}", "03_pretrain.sh", [o, name, ls, str(cfg.pretrain_updates),
-                                                       PRETRAIN_LR, str(cfg.seed)], out / "pretrain" / name)
+                                                       str(cfg.seed)], out / "pretrain" / name)
            for name, ls in pretrained.items()]
-    pre.append(Job("pretrain.none", "03_pretrain.sh", [o, "none", csv, "1", "0.0", str(cfg.seed)],
-                   out / "pretrain" / "none"))
+    # the floor: one update at learning rate 0 writes the seeded initialisation as a checkpoint
+    pre.append(Job("pretrain.none", "03_pretrain.sh", [o, "none", csv, "1", str(cfg.seed),
+                                                       "optimization.lr=[0.0]"], out / "pretrain" / "none"))
     runs = [(p, lang) for p in ("xlsr", "none") for lang in langs] + [(f"mono_{l}", l) for l in low]
     runs += [("english", l) for l in low if cfg.english]
     models = ((multilingual_name(cfg), "xlsr"), (MONO, "mono_"), (ENGLISH, "english"), (NONE, "none"))
     return {
         1: [Job("synth", "01_synth.sh", [o, spoken, f"{cfg.minutes:g}", low_spec,
-                                         f"{cfg.finetune_minutes:g}", str(cfg.seed), str(cfg.jobs)])],
-        2: [Job("manifests", "02_manifests.sh", [o, csv, str(cfg.jobs), *extra])],
+                                         f"{cfg.finetune_minutes:g}", str(cfg.seed), str(jobs)])],
+        2: [Job("manifests", "02_manifests.sh", [o, csv, str(jobs), *extra])],
         3: pre,
         4: [Job(f"finetune.{p}_{l}", "04_finetune.sh", [o, p, l, str(cfg.finetune_updates),
                                                         str(cfg.seed), *FINETUNE_EXTRA.get(p, [])],
@@ -223,7 +224,7 @@ def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languag
         base.minutes if minutes is None else minutes,
         base.finetune_minutes if finetune_minutes is None else finetune_minutes,
         pretrain_updates or base.pretrain_updates, finetune_updates or base.finetune_updates,
-        base.english if english is None else english, seed, jobs)
+        base.english if english is None else english, seed)
     unknown = set(cfg.low_resource) - set(cfg.languages)
     if unknown:
         raise SystemExit(f"xlsr-demo: error: --low-resource names {sorted(unknown)}, "
@@ -234,7 +235,7 @@ def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languag
     if from_stage:
         runner.clear_from(from_stage)
     runner.say(f"xlsr-demo{' --quick' if quick else ''}: {asdict(cfg)} -> {out}")
-    for number, stage_jobs in plan(cfg, out).items():
+    for number, stage_jobs in plan(cfg, out, jobs).items():
         runner.stage(number, stage_jobs)
     table = out / "table.md"
     runner.say(f"finished in {runner.elapsed()}: {table}, {out / 'per.png'}, "
