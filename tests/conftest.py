@@ -94,3 +94,14 @@ def pretrain_cli(data: Path, save_dir: Path, *extra, check=True) -> subprocess.C
          *TINY_TRAIN_ARGS, "--save-dir", save_dir, *extra],
         check=check,
     )
+
+
+def readme_command(program: str, replace: dict) -> list:
+    """The README's first ``program ...`` command (continuation lines joined, up to a
+    ``...``), split like a shell would, with its placeholder paths replaced."""
+    import shlex
+
+    text = (REPO / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    line = next(l.strip() for l in text.splitlines() if l.strip().startswith(program + " "))
+    words = shlex.split(line.split("...")[0])
+    return [str(replace.get(w, w)) for w in words]

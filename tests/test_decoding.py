@@ -8,7 +8,7 @@ from fairseq.data import Dictionary
 
 from conftest import run_cli
 from xlsr_plugin.decoding.beam import BeamOptions, FlashlightDecoder
-from xlsr_plugin.decoding.ctc import GreedyDecoder, collapse
+from xlsr_plugin.decoding.ctc import GreedyDecoder, _hypothesis, collapse, normalise_separators
 from xlsr_plugin.decoding.ngram import BackoffLM, count_ngrams, write_arpa, write_lexicon
 
 
@@ -98,6 +98,33 @@ def test_lexicon_decoding_produces_lexicon_words(tmp_path):
     hypo = dec.decode(e)[0]
     assert hypo["words"] == ["ola", "mundo"]
     assert d.string(hypo["tokens"]).startswith("o l a | m u n d o")
+
+
+@pytest.mark.parametrize("frames", [
+    ["|", "o", "l", "a", "|", "|", None, "|", "m", "u", "n", "d", "o"],  # ends before "mundo |"
+    ["o", "l", "a", "|", "m", "u", "n"],  # audio cut off inside a word
+])
+def test_lexicon_decoding_emits_only_completed_words(tmp_path, frames):
+    """Acoustics so sure that every surviving hypothesis ends inside a word: flashlight
+    then returns that unfinished word, and silences around words, as tokens."""
+    d = make_dict(list("olamund") + ["|"])
+    write_arpa(["ola mundo", "mundo ola", "ola"], tmp_path / "words.arpa", order=2)
+    write_lexicon(["ola", "mundo"], tmp_path / "lex.txt")
+    dec = FlashlightDecoder(d, BeamOptions(beam=20, lm_weight=1.0),
+                            str(tmp_path / "words.arpa"), str(tmp_path / "lex.txt"))
+    for hypo in dec.decode(emissions(d, frames, floor=-10.0)):
+        assert hypo["words"] == ["ola"]
+        assert d.string(hypo["tokens"]) == "o l a |"
+        assert len(hypo["positional_scores"]) == len(hypo["tokens"])
+
+
+def test_separators_are_normalised():
+    d = make_dict(list("ab") + ["|"])
+    tokens = torch.tensor([d.index(s) for s in "| | a | | | b |".split()])
+    hypo = normalise_separators(_hypothesis(tokens, 0.0, torch.arange(len(tokens)).float()), d.index("|"))
+    assert d.string(hypo["tokens"]) == "a | b |"
+    assert hypo["positional_scores"].tolist() == [2.0, 3.0, 6.0, 7.0]  # scores follow their tokens
+    assert normalise_separators(hypo, None) is hypo  # no separator in the dictionary: as it is
 
 
 def test_beam_decoder_reports_missing_files(tmp_path):

@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import PLUGIN, REPO, pretrain_cli, run_cli
+from conftest import PLUGIN, REPO, pretrain_cli, readme_command, run_cli
 
 SR = 16000
 TONES = {"a": 300, "e": 520, "i": 850, "o": 1300, "u": 2000, "s": 3100}  # phone -> Hz
@@ -54,12 +54,13 @@ def write_tone_split(data: Path, split: str, lang: str, n: int) -> list:
     return labels
 
 
-def write_tone_corpus(data: Path, n_train: int = 40, n_eval: int = 8) -> Path:
+def write_tone_corpus(data: Path, n_train: int = 40, n_dev: int = 8, n_test: int = 12) -> Path:
+    """12 test utterances a language: more than one batch of fairseq's default multiple of 8."""
     counts = Counter()
     for lang in INVENTORY:
         counts.update(" ".join(write_tone_split(data, "train", lang, n_train)).split())
-        write_tone_split(data, "dev", lang, n_eval)
-        write_tone_split(data, "test", lang, n_eval)
+        write_tone_split(data, "dev", lang, n_dev)
+        write_tone_split(data, "test", lang, n_test)
     (data / "dict.phn.txt").write_text("".join(f"{s} {c}\n" for s, c in counts.most_common()))
     return data
 
@@ -137,7 +138,7 @@ def test_generate_greedy_per_matches_printed_lines(corpus, finetuned, tmp_path):
     ckpt, _ = finetuned
     text = generate(data, ckpt, "test", results=tmp_path / "out")
     pairs = printed_pairs(text)
-    assert len(pairs) == 2 * 8  # every utterance of both languages, one hypothesis each
+    assert len(pairs) == 2 * 12  # every utterance of both languages, one hypothesis each
     overall, by_lang = printed_per(text)
     assert overall == pytest.approx(independent_per(pairs), abs=0.006)
     assert overall < 50.0
@@ -149,6 +150,68 @@ def test_generate_greedy_per_matches_printed_lines(corpus, finetuned, tmp_path):
     assert printed_per(alone)[0] == pytest.approx(independent_per(printed_pairs(alone)), abs=0.006)
 
 
+def copy_subset(data: Path, lang: str, name: str, n: int, keep: float = 1.0) -> None:
+    """``<name>_<lang>`` = the first ``n`` test utterances, each cut to its first ``keep``."""
+    root, *lines = (data / f"test_{lang}.tsv").read_text().splitlines()
+    out = data / "audio" / name
+    out.mkdir(parents=True, exist_ok=True)
+    tsv = [str(out)]
+    for line in lines[:n]:
+        rel, _ = line.split("\t")
+        audio, sr = sf.read(Path(root) / rel, dtype="float32")
+        audio = audio[: int(len(audio) * keep)]
+        sf.write(out / rel, audio, sr)
+        tsv.append(f"{rel}\t{len(audio)}")
+    (data / f"{name}_{lang}.tsv").write_text("\n".join(tsv) + "\n")
+    labels = (data / f"test_{lang}.phn").read_text().splitlines()[:n]
+    (data / f"{name}_{lang}.phn").write_text("\n".join(labels) + "\n")
+
+
+@pytest.mark.parametrize("n", [1, 7, 9])
+def test_readme_generate_command_scores_every_utterance(corpus, finetuned, tmp_path, n):
+    """The README's command as printed (no --required-batch-size-multiple: fairseq's 8)."""
+    data, _ = corpus
+    ckpt, _ = finetuned
+    copy_subset(data, "bb", f"first{n}", n)
+    cmd = readme_command("fairseq-generate", {
+        "/data/manifests": data, "xlsr_plugin": PLUGIN, "ckpt/checkpoint_best.pt": ckpt,
+        "test_es": f"first{n}_bb", "out/": tmp_path / "out",
+    })
+    proc = run_cli([*cmd, "--num-workers", "0"])
+    assert f"Translated {n} sentences" in proc.stdout
+    text = (tmp_path / "out" / f"generate-first{n}_bb.txt").read_text()
+    pairs = printed_pairs(text)
+    assert len(pairs) == n
+    assert f"Generate first{n}_bb with beam=1: PER" in text  # greedy: a beam of one
+    assert printed_per(text)[0] == pytest.approx(independent_per(pairs), abs=0.006)
+
+
+def test_lexicon_decoding_of_cut_audio_emits_only_lexicon_words(corpus, finetuned, tmp_path):
+    """Audio cut inside its last word: flashlight's best paths end inside a word."""
+    data, _ = corpus
+    ckpt, _ = finetuned
+    copy_subset(data, "aa", "cut", 12, keep=0.6)
+    sentences = [l.replace(" ", "") for l in (data / "train_aa.phn").read_text().splitlines()]
+    sentences += [l.replace(" ", "") for l in (data / "test_aa.phn").read_text().splitlines()]
+    lexicon = set(sentences)  # a "word" per utterance, spelled in phones (no separator here)
+    (tmp_path / "words.txt").write_text("\n".join(sentences) + "\n")
+    (tmp_path / "lex.txt").write_text("".join(f"{w}\t{' '.join(w)}\n" for w in sorted(lexicon)))
+    run_cli(["xlsr-ngram", tmp_path / "words.txt", "--order", "2", "-o", tmp_path / "words.arpa"])
+    text = generate(data, ckpt, "cut_aa", "--kenlm-model", tmp_path / "words.arpa", "--lexicon",
+                    tmp_path / "lex.txt", "--beam", "20", "--lm-weight", "1.0", results=tmp_path / "out")
+    pairs = printed_pairs(text)
+    assert len(pairs) == 12
+    for _, hyp in pairs:
+        assert splits_into(hyp.replace(" ", ""), lexicon), f"{hyp!r} is not a sequence of lexicon words"
+
+
+def splits_into(text: str, words: set) -> bool:
+    ends = [True] + [False] * len(text)  # ends[i]: text[:i] is a sequence of words
+    for i in range(1, len(text) + 1):
+        ends[i] = any(ends[j] and text[j:i] in words for j in range(i))
+    return ends[-1]
+
+
 def test_generate_with_ngram_lm(corpus, finetuned, tmp_path):
     data, _ = corpus
     ckpt, _ = finetuned
@@ -158,7 +221,7 @@ def test_generate_with_ngram_lm(corpus, finetuned, tmp_path):
                     results=tmp_path / "out")
     assert "CTC beam search: beam 20" in text
     pairs = printed_pairs(text)
-    assert len(pairs) == 16
+    assert len(pairs) == 2 * 12
     overall, _ = printed_per(text)
     assert overall == pytest.approx(independent_per(pairs), abs=0.006)
     assert overall < 50.0

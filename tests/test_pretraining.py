@@ -7,7 +7,9 @@ import subprocess
 import pytest
 import torch
 
-from conftest import BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, pretrain_cli, run_cli
+from conftest import (
+    BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, pretrain_cli, readme_command, run_cli, write_language,
+)
 
 
 def _updates(ckpt):
@@ -25,6 +27,23 @@ def test_fairseq_train_trains_saves_and_resumes(multilingual_data, tmp_path):
     out = pretrain_cli(multilingual_data, save, "--max-update", "7").stdout
     assert "Loaded checkpoint" in out and "@ 4 updates" in out
     assert _updates(save / "checkpoint_last.pt") == 7
+
+
+def test_readme_train_command_validates_every_language(tmp_path):
+    """The README's fairseq-train command as printed (fairseq's default batch multiple of 8)
+    on dev sets of 1, 7 and 9 utterances: each language must be validated."""
+    data = tmp_path / "data"
+    for lang, n in (("aa", 1), ("bb", 7), ("cc", 9)):
+        write_language(data, "train", lang, [1.0] * 6)
+        write_language(data, "dev", lang, [1.0] * n)
+    cmd = readme_command("fairseq-train", {"/data/manifests": data, "xlsr_plugin": PLUGIN})
+    out = run_cli([*cmd, *TINY_MODEL_ARGS, "--lr-scheduler", "polynomial_decay", "--warmup-updates", "1",
+                   "--total-num-update", "2", "--max-update", "2", "--num-workers", "0", "--valid-subset", "dev",
+                   "--log-format", "simple", "--max-sample-size", "32000", "--no-save"]).stdout
+    valid = [line for line in out.splitlines() if "valid on 'dev' subset" in line]
+    assert valid, out[-3000:]
+    for lang in ("aa", "bb", "cc"):
+        assert re.search(rf"loss_{lang} [\d.]+", valid[-1]), valid[-1]
 
 
 def test_hydra_tiny_recipe_trains_and_resumes(multilingual_data, tmp_path):

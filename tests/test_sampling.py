@@ -149,3 +149,27 @@ def test_audio_pretraining_options_it_cannot_honour_are_refused(skewed_data):
         cfg._name, cfg.seed, cfg.tpu, cfg.train_subset = "xlsr_pretraining", 1, False, "train"
     with pytest.raises(ValueError, match="task.subsample: not supported by xlsr_pretraining"):
         tasks.setup_task(cfg)
+
+
+@pytest.mark.parametrize("n", [1, 7, 9, 12])
+def test_every_utterance_is_batched_whatever_the_batch_multiple(tmp_path, n):
+    """fairseq-fixed's batch_by_size drops what follows the last batch whose size is a
+    multiple of --required-batch-size-multiple (8 by default): a split of 7 entirely."""
+    data = tmp_path / "data"
+    for lang, k in (("aa", n), ("bb", n + 2)):
+        write_language(data, "train", lang, [0.5] * k)  # 8000 samples each
+        write_language(data, "dev", lang, [0.5] * k)
+    task = _task(data, 0.5)
+    for subset in ("dev", "dev_aa", "train"):
+        task.load_dataset(subset)
+        ds = task.dataset(subset)
+        for max_tokens in (10**7, 20000):  # one batch per language, or two utterances a batch
+            itr = task.get_batch_iterator(ds, max_tokens=max_tokens, required_batch_size_multiple=8,
+                                          seed=1, epoch=1).next_epoch_itr(shuffle=False)
+            got = Counter((int(lang), int(i)) for b in itr if b for lang, i in zip(b["lang"], b["id"]))
+            if subset == "train":  # the epoch's draw (with repeats), as (language, index in it)
+                want = Counter(ds._map_index(int(i))[::-1] for i in ds.ordered_indices())
+                want = Counter({(task.languages.index(lang), i): c for (lang, i), c in want.items()})
+            else:  # every utterance once; a multilingual subset numbers them across languages
+                want = Counter((int(ds[i]["lang"]), i) for i in range(len(ds)))
+            assert got == want, (subset, max_tokens)

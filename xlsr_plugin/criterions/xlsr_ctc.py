@@ -16,12 +16,18 @@ labels     logged                      ``--best-checkpoint-metric``
 fairseq's own ``uer`` (all dictionary units, ``|`` included) is logged too. Lower is
 better for all of them (``--maximize-best-checkpoint-metric`` stays off). Per-language
 entries rely on batches holding one language (``xlsr_plugin.data.multilingual``).
+
+Each validation batch is decoded once: fairseq's ``ctc`` decodes greedily for its
+``uer``/``wer``, so the parent computes only the loss here, and ``uer`` is counted from
+the same greedy hypotheses as the paper's error rates (as fairseq counts it: edit
+distance over dictionary indices).
 """
 
 
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+import editdistance
 import torch
 from fairseq import utils
 from fairseq.criterions import register_criterion
@@ -34,7 +40,6 @@ from xlsr_plugin.decoding.ctc import collapse
 from xlsr_plugin.scoring.errors import KINDS, METRICS_FOR_LABELS, LanguageErrors
 
 PREFIX = "_lang:"  # per-language entries of logging outputs ('_' keeps them off the console)
-PARENT_WORD_KEYS = ("w_errors", "wv_errors", "w_total")  # replaced by our own wer
 
 
 @dataclass
@@ -44,7 +49,10 @@ class XlsrCtcCriterionConfig(CtcCriterionConfig):
 
 class _Forwarded:
     """The model, with its forward pass already run: lets the parent criterion compute
-    the loss from the same output we decode, without a second forward."""
+    the loss from the same output we decode, without a second forward. It reads as
+    training, so the parent skips its own validation decode (this criterion's is the one)."""
+
+    training = True
 
     def __init__(self, model, net_output):
         self._model, self._net_output = model, net_output
@@ -72,27 +80,37 @@ class XlsrCtcCriterion(CtcCriterion):
     def forward(self, model, sample, reduce=True, **kwargs):
         net_output = model(**sample["net_input"])
         loss, sample_size, log = super().forward(_Forwarded(model, net_output), sample, reduce, **kwargs)
-        if model.training:
-            return loss, sample_size, log
-        for key in PARENT_WORD_KEYS:
-            log.pop(key, None)
-        with torch.no_grad():
-            lprobs = model.get_normalized_probs(net_output, log_probs=True).transpose(0, 1).float().cpu()
+        if not model.training:
+            log.update(self._validation_counts(model, net_output, sample))
+        return loss, sample_size, log
+
+    @torch.no_grad()
+    def _validation_counts(self, model, net_output, sample) -> Dict[str, int]:
+        """Greedy-decode the batch once; count fairseq's ``uer`` and the label kind's
+        error rates (overall, and for the batch's language) from those hypotheses."""
+        lprobs = model.get_normalized_probs(net_output, log_probs=True).transpose(0, 1).float().cpu()
         padding = net_output.get("padding_mask")
         lengths = (~padding).long().sum(-1).tolist() if padding is not None else [lprobs.size(1)] * lprobs.size(0)
+        targets = sample["target_label"] if "target_label" in sample else sample["target"]
+        strings = self.task.target_dictionary.string
+        counts = {"c_errors": 0, "c_total": 0}
+        errors = {kind: LanguageErrors(kind) for kind in self.kinds}
+        for lp, n, target in zip(lprobs, lengths, targets):
+            ref = target[(target != self.pad_idx) & (target != self.eos_idx)].tolist()
+            hyp = collapse(lp[:n].argmax(-1), self.blank_idx).tolist()
+            counts["c_errors"] += editdistance.eval(hyp, ref)
+            counts["c_total"] += len(ref)
+            ref_text, hyp_text = strings(ref), strings(hyp)
+            for kind_errors in errors.values():
+                kind_errors.add(ref_text, hyp_text)
         lang = batch_language(sample, self.languages)
-        for kind in self.kinds:
-            errors = LanguageErrors(kind)
-            for lp, n, target in zip(lprobs, lengths, sample["target"]):
-                ref = target[(target != self.pad_idx) & (target != self.eos_idx)]
-                hyp = collapse(lp[:n].argmax(-1), self.blank_idx)
-                errors.add(self.task.target_dictionary.string(ref), self.task.target_dictionary.string(hyp))
-            log[f"{kind}_errors"] = errors.overall.errors
-            log[f"{kind}_total"] = errors.overall.total
+        for kind, kind_errors in errors.items():
+            counts[f"{kind}_errors"] = kind_errors.overall.errors
+            counts[f"{kind}_total"] = kind_errors.overall.total
             if lang is not None:
-                log[f"{PREFIX}{lang}:{kind}_errors"] = errors.overall.errors
-                log[f"{PREFIX}{lang}:{kind}_total"] = errors.overall.total
-        return loss, sample_size, log
+                counts[f"{PREFIX}{lang}:{kind}_errors"] = kind_errors.overall.errors
+                counts[f"{PREFIX}{lang}:{kind}_total"] = kind_errors.overall.total
+        return counts
 
     @staticmethod
     def reduce_metrics(logging_outputs) -> None:

@@ -9,7 +9,9 @@ rank its own shard of the batches. Batches hold one language each
 perplexity exact in ``xlsr_wav2vec``.
 
 Evaluation splits are concatenated without re-sampling (every utterance exactly once),
-still batched per language.
+still batched per language. Every dataset here batches through
+``xlsr_plugin.data.batching.complete_batches``, so no utterance is dropped by
+``--required-batch-size-multiple``.
 """
 
 
@@ -24,11 +26,12 @@ from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset
 from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
 
 from manifests.sampling import format_table, sampling_table, utterance_weights
+from xlsr_plugin.data.batching import CompleteBatching, complete_batches
 
 logger = logging.getLogger(__name__)
 
 
-class LanguageAudioDataset(FileAudioDataset):
+class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     """``FileAudioDataset`` whose items and batches carry the language index ``lang``.
 
     The index sits beside ``net_input`` (not in it), so models never see it.
@@ -69,7 +72,7 @@ def _batches_per_part(indices, part_of, batch_by_size, **kwargs):
         parts.setdefault(part_of(i), []).append(i)
     batches = []
     for part in sorted(parts):
-        batches += batch_by_size(np.array(parts[part], dtype=np.int64), **kwargs)
+        batches += complete_batches(batch_by_size, parts[part], **kwargs)
     return batches
 
 
@@ -83,6 +86,13 @@ class LanguageConcatDataset(ConcatDataset):
         item = super().__getitem__(index)
         item["global_id"] = index
         return item
+
+    def ordered_indices(self):
+        """Each language in the order it has alone. Its batches are then the ones it gets
+        decoded alone, and so are its scores: padding changes what a group-norm feature
+        encoder (BASE) computes, so other batches would give other hypotheses."""
+        starts = [0] + list(self.cumulative_sizes[:-1])
+        return np.concatenate([ds.ordered_indices() + start for ds, start in zip(self.datasets, starts)])
 
     def collater(self, samples):
         """Collate with the samples' own language dataset, and give the batch ids that
@@ -103,6 +113,10 @@ class LanguageConcatDataset(ConcatDataset):
             max_tokens=max_tokens, max_sentences=max_sentences,
             required_batch_size_multiple=required_batch_size_multiple,
         )
+
+
+class LanguageMultiCorpusDataset(CompleteBatching, MultiCorpusDataset):
+    """fairseq's ``MultiCorpusDataset``, batching every drawn utterance."""
 
 
 def language_hours(datasets: Mapping[str, FairseqDataset], sample_rate: int) -> Dict[str, float]:
@@ -136,7 +150,7 @@ def combine_languages(
     if len(datasets) == 1:
         return next(iter(datasets.values()))
     weights = utterance_weights({r.lang: r.sampled for r in rows}, hours, utts)
-    return MultiCorpusDataset(
+    return LanguageMultiCorpusDataset(
         OrderedDict(datasets),
         distribution=list(weights.values()),
         seed=seed,

@@ -13,7 +13,13 @@ Two modes, as in the paper's set-ups:
   n-gram over ``.phn`` lines for PER (CommonVoice), or a letter n-gram;
 * **lexicon**: the LM scores words; ``lexicon`` spells each word in tokens
   (``word<TAB>w o r d |``, see ``xlsr-ngram --lexicon``), so only lexicon words are
-  produced (MLS / BABEL WER with a word n-gram).
+  produced (MLS / BABEL WER with a word n-gram). flashlight's best path may end inside
+  a word (it does when no hypothesis reaches a word's end, e.g. on cut-off audio), and
+  it emits silences (``|``) between and before words. A hypothesis here is therefore
+  the words the decoder completed, each spelled as its path went through the lexicon:
+  an unfinished word at the end is dropped, and so are silences that are not part of
+  a spelling. With a finite ``unk_score`` the decoder may also complete ``<unk>``
+  words: their spelled tokens are kept.
 
 Without ``kenlm_model`` the beam search runs with no LM (``ZeroLM``).
 Knobs: ``beam`` (hypotheses kept), ``lm_weight``, ``word_score`` (added per word; with a
@@ -29,10 +35,9 @@ from typing import Dict, List, Optional
 import torch
 
 from xlsr_plugin.decoding.ctc import _hypothesis
+from xlsr_plugin.scoring.errors import SEPARATOR
 
 logger = logging.getLogger(__name__)
-
-SEPARATOR = "|"
 
 
 @dataclass
@@ -115,6 +120,7 @@ class FlashlightDecoder:
 
     def _trie(self, fl, lm, words, lexicon):
         trie = fl.Trie(self.nsymbols, self.silence)
+        self.spellings: Dict[int, List[List[int]]] = {}  # word index -> its spellings in the trie
         start = lm.start(False)
         unknown = {}
         for word, spellings in words.items():
@@ -127,6 +133,7 @@ class FlashlightDecoder:
                     unknown[word] = missing
                     continue
                 trie.insert(idx, word_idx, score)
+                self.spellings.setdefault(word_idx, []).append(idx)
         if unknown:
             shown = "; ".join(f"{w}: {' '.join(m)}" for w, m in list(unknown.items())[:10])
             logger.warning(
@@ -144,14 +151,39 @@ class FlashlightDecoder:
         results = self.decoder.decode(emissions.data_ptr(), frames, nsym)
         hypos = []
         for r in results:
-            path = torch.tensor(r.tokens[1:-1] if len(r.tokens) == frames + 2 else r.tokens, dtype=torch.long)
-            tokens = torch.unique_consecutive(path)
-            tokens = tokens[(tokens != self.blank) & (tokens >= 0)]
-            hypo = _hypothesis(tokens, float(r.score), torch.zeros(len(tokens)))
-            if self.word_dict is not None:
-                hypo["words"] = [self.word_dict.get_entry(w) for w in r.words if w >= 0]
+            # one decoder state per frame, plus a start and an end state
+            path = r.tokens[1:-1] if len(r.tokens) == frames + 2 else r.tokens
+            if self.word_dict is None:
+                tokens = torch.unique_consecutive(torch.tensor(path, dtype=torch.long))
+                tokens = tokens[(tokens != self.blank) & (tokens >= 0)]
+                hypos.append(_hypothesis(tokens, float(r.score), torch.zeros(len(tokens))))
+                continue
+            emitted = r.words[1:-1] if len(r.words) == frames + 2 else r.words
+            words, spelled = self._completed_words(path, emitted)
+            hypo = _hypothesis(torch.tensor(spelled, dtype=torch.long), float(r.score), torch.zeros(len(spelled)))
+            hypo["words"] = words
             hypos.append(hypo)
         return hypos or [_hypothesis(torch.zeros(0, dtype=torch.long), -math.inf, torch.zeros(0))]
+
+    def _completed_words(self, path, emitted):
+        """(words, their tokens) of a lexicon path.
+
+        The decoder marks a word on the frame whose token completes it; tokens after the
+        last such frame belong to no word. Each word is written in the lexicon's
+        spelling that its stretch of the path followed (less leading silence), or its
+        first one: flashlight may complete a word whose last two letters repeat without
+        the blank that CTC needs between them, and the path then spells it short."""
+        words, tokens, segment, prev = [], [], [], self.blank
+        for token, word in zip(path, emitted):
+            if token != prev and token != self.blank and token >= 0 and (segment or token != self.silence):
+                segment.append(token)
+            prev = token
+            if word >= 0:
+                words.append(self.word_dict.get_entry(word))
+                spellings = self.spellings.get(word, [segment])  # <unk>: as decoded
+                tokens += segment if segment in spellings else spellings[0]
+                segment = []
+        return words, tokens
 
 
 def _kenlm():

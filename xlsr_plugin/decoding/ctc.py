@@ -12,12 +12,16 @@ the model once per batch and hands each utterance's log-probabilities to a decod
 Each hypothesis is what ``fairseq-generate`` prints and scores: ``tokens`` (dictionary
 indices, no blanks), ``score`` (log-probability of the best path, or the beam score),
 ``positional_scores`` (one per token) and ``alignment`` (none). An utterance for which
-nothing is decoded gets an empty hypothesis, which is scored like any other.
+nothing is decoded gets an empty hypothesis, which is scored like any other. Where the
+dictionary has the word separator ``|``, every decoder's hypothesis is normalised: no
+leading separator and no run of them (an empty word is no word).
 """
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
+
+from xlsr_plugin.scoring.errors import SEPARATOR
 
 
 def collapse(path: torch.Tensor, blank: int) -> torch.Tensor:
@@ -52,6 +56,18 @@ def _hypothesis(tokens: torch.Tensor, score: float, positional: torch.Tensor) ->
     }
 
 
+def normalise_separators(hypo: Dict, separator: Optional[int]) -> Dict:
+    """Drop a hypothesis' leading separators and all but the first of each run."""
+    tokens = hypo["tokens"]
+    if separator is None or tokens.numel() == 0:
+        return hypo
+    is_sep = tokens == separator
+    after_sep = torch.ones_like(is_sep)  # the first token counts as following one
+    after_sep[1:] = is_sep[:-1]
+    keep = ~(is_sep & after_sep)
+    return dict(hypo, tokens=tokens[keep], positional_scores=hypo["positional_scores"][keep])
+
+
 class CtcGenerator:
     """The generator ``task.build_generator`` returns for CTC models."""
 
@@ -67,6 +83,7 @@ class CtcGenerator:
         self.decoder = decoder
         self.nbest = nbest
         self.blank = tgt_dict.bos()  # fairseq's audio tasks use <s> as the CTC blank
+        self.separator = tgt_dict.index(SEPARATOR) if SEPARATOR in tgt_dict.indices else None
         self.eos = tgt_dict.eos()
         self.symbols_to_strip_from_output = {tgt_dict.bos(), tgt_dict.eos(), tgt_dict.pad()}
 
@@ -84,4 +101,7 @@ class CtcGenerator:
 
     @torch.no_grad()
     def generate(self, models, sample, **unused) -> List[List[Dict]]:
-        return [self.decoder.decode(e)[: self.nbest] for e in self.emissions(sample)]
+        return [
+            [normalise_separators(h, self.separator) for h in self.decoder.decode(e)[: self.nbest]]
+            for e in self.emissions(sample)
+        ]

@@ -24,6 +24,7 @@ per language and overall.
 import logging
 import math
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -38,7 +39,7 @@ from fairseq.tasks.audio_finetuning import (
     label_len_fn,
 )
 
-from omegaconf import open_dict
+from omegaconf import DictConfig, open_dict
 
 from manifests import layout
 from manifests.formats import ManifestError, read_manifest
@@ -79,8 +80,10 @@ class XlsrFinetuningConfig(XlsrPretrainingConfig, AudioFinetuningConfig):
     ctc_decoder: DECODER_CHOICES = field(
         default="auto",
         metadata={
-            "help": "fairseq-generate decoder: greedy (best path, pure torch), beam (flashlight-text "
-            "beam search, --beam/--lm-weight/--word-score), auto = beam if --kenlm-model is set"
+            "help": "fairseq-generate decoder: greedy (best path, pure torch, one hypothesis; the "
+            "result line then reads beam=1), beam (flashlight-text beam search of --beam hypotheses, "
+            "fairseq-generate's default 5, with --lm-weight/--word-score), auto = beam if "
+            "--kenlm-model is set"
         },
     )
     kenlm_model: Optional[str] = field(
@@ -92,7 +95,10 @@ class XlsrFinetuningConfig(XlsrPretrainingConfig, AudioFinetuningConfig):
     )
     lexicon: Optional[str] = field(
         default=None,
-        metadata={"help": "word<TAB>spelling lexicon: beam search then only produces these words"},
+        metadata={
+            "help": "word<TAB>spelling lexicon: beam search then only produces these words (a word "
+            "left unfinished when the audio ends is dropped)"
+        },
     )
     word_score: float = field(
         default=0.0, metadata={"help": "beam search with --lexicon: score added per word"}
@@ -248,13 +254,24 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                             nbest=getattr(args, "nbest", 1) or 1)
 
     def build_ctc_decoder(self, gen_cfg=None):
-        """Greedy, or flashlight beam search with the generation config's beam / lm_weight."""
+        """Greedy, or flashlight beam search with the generation config's beam / lm_weight.
+
+        fairseq-generate prints ``cfg.generation.beam`` in its result line; greedy
+        decoding sets it to 1 (a best path is a beam of one), so the line says what ran."""
         choice = self.cfg.ctc_decoder
         if choice == "auto":
             choice = "beam" if self.cfg.kenlm_model else "greedy"
         if choice == "greedy":
             if self.cfg.kenlm_model or self.cfg.lexicon:
                 raise ValueError("--ctc-decoder greedy ignores --kenlm-model/--lexicon; use --ctc-decoder beam")
+            if (getattr(gen_cfg, "nbest", 1) or 1) > 1:
+                raise ValueError(
+                    f"--nbest {gen_cfg.nbest}: greedy decoding has one hypothesis; use "
+                    "--ctc-decoder beam for an n-best list"
+                )
+            if gen_cfg is not None and getattr(gen_cfg, "beam", 1) != 1:
+                with open_dict(gen_cfg) if isinstance(gen_cfg, DictConfig) else nullcontext():
+                    gen_cfg.beam = 1
             return GreedyDecoder(self.target_dictionary.bos())
         from xlsr_plugin.decoding.beam import BeamOptions, FlashlightDecoder
 
@@ -271,7 +288,7 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 "decoder has no per-token score)"
             )
         opts = BeamOptions(
-            beam=getattr(gen_cfg, "beam", 50) or 50,
+            beam=getattr(gen_cfg, "beam", None) or BeamOptions.beam,
             beam_size_token=self.cfg.beam_size_token,
             beam_threshold=self.cfg.beam_threshold,
             lm_weight=lm_weight,
