@@ -24,7 +24,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
-    packages=find_packages(include=["xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*"]),
+    packages=find_packages(include=["xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*",
+                                    "xlsr_demo", "xlsr_demo.*"]),
     include_package_data=True,
     install_requires=[
         "fairseq-fixed==0.12.3.1; python_version >= '3.11'",
@@ -42,8 +43,8 @@ setup(
         "console_scripts": [
             "xlsr-manifest = manifests.cli:main",
             "xlsr-ngram = xlsr_plugin.decoding.ngram:main",
-            "xlsr-demo = xlsr_plugin.demo.pipeline:main",
-            "xlsr-synth = xlsr_plugin.demo.synth:main",
+            "xlsr-demo = xlsr_demo.pipeline:main",
+            "xlsr-synth = xlsr_demo.synth:main",
         ]
     },
     classifiers=[

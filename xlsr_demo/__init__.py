@@ -4,11 +4,11 @@ The paper pre-trains on CommonVoice in ten languages (es fr it ky nl ru sv tr tt
 fine-tunes on one hour per language and reports phone error rate (PER) per language.
 This package reproduces the two ends of that experiment without any download:
 
-* :mod:`~xlsr_plugin.demo.synth` speaks sentences with espeak-ng (the library that
+* :mod:`~xlsr_demo.synth` speaks sentences with espeak-ng (the library that
   ``espeakng-loader`` ships) into a CommonVoice-shaped release (``xlsr-synth``);
-  :mod:`~xlsr_plugin.demo.voices` holds the per-language voices and speakers,
-  :mod:`~xlsr_plugin.demo.sentences` the per-language text sources.
-* :mod:`~xlsr_plugin.demo.report` reads ``fairseq-generate`` output and writes the
+  :mod:`~xlsr_demo.voices` holds the per-language voices and speakers,
+  :mod:`~xlsr_demo.sentences` the per-language text sources.
+* :mod:`~xlsr_demo.report` reads ``fairseq-generate`` output and writes the
   paper-shaped PER table and bar chart.
 
 None of these modules imports fairseq or torch.

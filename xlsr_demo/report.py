@@ -31,7 +31,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from manifests.formats import atomic_write
 from manifests.layout import split_subset
-from xlsr_plugin.demo.synth import XLSR10
+from xlsr_demo.synth import XLSR10
 
 Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
 
@@ -309,7 +309,7 @@ def write_report(
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m xlsr_plugin.demo.report",
+        prog="python -m xlsr_demo.report",
         description="Write the paper-shaped PER table (table.md) and bar chart (per.png).",
     )
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH[,PATH]",

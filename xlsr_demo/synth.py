@@ -44,7 +44,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from manifests.formats import atomic_write
-from xlsr_plugin.demo import sentences, voices
+from xlsr_demo import sentences, voices
 
 SAMPLE_RATE = 16000
 XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")
@@ -327,7 +327,7 @@ def _raise_missing(missing: Sequence[str]) -> None:
     if missing:
         raise RuntimeError(
             f"espeak-ng voices not found in espeakng_loader's data: {', '.join(missing)} "
-            "(fix xlsr_plugin.demo.voices.VOICES / VARIANTS)"
+            "(fix xlsr_demo.voices.VOICES / VARIANTS)"
         )
 
 
