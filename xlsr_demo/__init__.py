@@ -11,5 +11,12 @@ This package reproduces the two ends of that experiment without any download:
 * :mod:`~xlsr_demo.report` reads ``fairseq-generate`` output and writes the
   paper-shaped PER table and bar chart.
 
-None of these modules imports fairseq or torch.
+* :mod:`~xlsr_demo.pipeline` runs the whole experiment (``xlsr-demo``) through the
+  stage scripts of ``recipes/demo``, which call the fairseq CLIs with ``--user-dir xlsr_plugin``.
+
+None of these modules imports fairseq, torch or ``xlsr_plugin``: the demo uses the plugin
+only through those CLIs, and ``xlsr-demo --help`` starts in a fraction of a second.
 """
+
+# The paper's CommonVoice languages (Conneau et al. 2020, Table 1)
+XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")

@@ -39,10 +39,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from xlsr_demo import XLSR10
+
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = REPO / "recipes" / "demo"
 STAGES = ("synth", "manifests", "pretrain", "finetune", "decode", "report")
-XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")
 MONO, NONE, ENGLISH = "XLSR-Monolingual", "No pre-training", "XLSR-English"
 # Without pre-training there is no learnt feature encoder to keep frozen during fine-tuning
 # (recipes/finetuning/demo.yaml): the floor trains it, like the rest of the model.

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import re
 import sys
@@ -31,7 +30,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from manifests.formats import atomic_write
 from manifests.layout import split_subset
-from xlsr_demo.synth import XLSR10
+from xlsr_demo import XLSR10
 
 Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
 
@@ -326,8 +325,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    # importing fairseq (via the xlsr_plugin package) sets the root logger to DEBUG
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     try:
         results: Dict[str, Dict[str, float]] = {}
         if args.json:
