@@ -1,16 +1,15 @@
-"""The toy XLSR-10 experiment's data and report stages (issue 5).
+"""The toy XLSR-10 experiment (``xlsr-demo``), a package apart from the plugin.
 
 The paper pre-trains on CommonVoice in ten languages (es fr it ky nl ru sv tr tt zh),
 fine-tunes on one hour per language and reports phone error rate (PER) per language.
-This package reproduces the two ends of that experiment without any download:
+This package runs that experiment at toy scale without any download:
 
 * :mod:`~xlsr_demo.synth` speaks sentences with espeak-ng (the library that
   ``espeakng-loader`` ships) into a CommonVoice-shaped release (``xlsr-synth``);
   :mod:`~xlsr_demo.voices` holds the per-language voices and speakers,
   :mod:`~xlsr_demo.sentences` the per-language text sources.
 * :mod:`~xlsr_demo.report` reads ``fairseq-generate`` output and writes the
-  paper-shaped PER table and bar chart.
-
+  paper-shaped PER table and bar chart;
 * :mod:`~xlsr_demo.pipeline` runs the whole experiment (``xlsr-demo``) through the
   stage scripts of ``recipes/demo``, which call the fairseq CLIs with ``--user-dir xlsr_plugin``.
 
