@@ -7,7 +7,7 @@ with those fixed (hydra 1.3), so it is used there; older Pythons get official fa
 See the README for the torch / torchaudio notes.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 EXTRAS = {
     "phonemize": ["phonemizer>=3.2", "espeakng-loader>=0.2.4"],
@@ -24,7 +24,16 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
-    packages=find_packages(include=["xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*"]),
+    packages=find_packages(include=["xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*",
+                                    "xlsr_demo", "xlsr_demo.*"])
+    # xlsr_demo/recipes is a link to recipes/ (the stage scripts and YAML xlsr-demo runs):
+    # as data packages, wheels and sdists carry a copy, so an installed demo needs no checkout
+    + find_namespace_packages(include=["xlsr_demo.recipes", "xlsr_demo.recipes.*"]),
+    package_data={
+        "xlsr_demo.recipes.demo": ["*.sh", "README.md"],
+        "xlsr_demo.recipes.pretraining": ["*.yaml"],
+        "xlsr_demo.recipes.finetuning": ["*.yaml"],
+    },
     include_package_data=True,
     install_requires=[
         "fairseq-fixed==0.12.3.1; python_version >= '3.11'",
@@ -42,8 +51,8 @@ setup(
         "console_scripts": [
             "xlsr-manifest = manifests.cli:main",
             "xlsr-ngram = xlsr_plugin.decoding.ngram:main",
-            "xlsr-demo = xlsr_plugin.demo.pipeline:main",
-            "xlsr-synth = xlsr_plugin.demo.synth:main",
+            "xlsr-demo = xlsr_demo.pipeline:main",
+            "xlsr-synth = xlsr_demo.synth:main",
         ]
     },
     classifiers=[

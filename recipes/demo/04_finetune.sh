@@ -8,11 +8,11 @@
 set -euo pipefail
 out=$1 pre=$2 lang=$3 updates=$4 seed=${5:-1}
 shift $(( $# < 5 ? $# : 5 ))
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/paths.sh"  # sets recipes, plugin
 run="$out/finetune/${pre}_$lang"
 set -x
-fairseq-hydra-train --config-dir "$repo/recipes/finetuning" --config-name demo \
-  task.data="$out/data" common.user_dir="$repo/xlsr_plugin" "task.languages='$lang'" \
+fairseq-hydra-train --config-dir "$recipes/finetuning" --config-name demo \
+  task.data="$out/data" common.user_dir="$plugin" "task.languages='$lang'" \
   model.w2v_path="$out/pretrain/$pre/checkpoint_last.pt" \
   optimization.max_update="$updates" \
   common.seed="$seed" hydra.run.dir="$run" checkpoint.save_dir="$run" "$@"

@@ -4,9 +4,9 @@
 # Writes OUT/decode/RUN/generate-test_LANG.txt (hypotheses, references, the PER line)
 set -euo pipefail
 out=$1 run=$2 lang=$3
-repo=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/paths.sh"  # sets recipes, plugin
 set -x
-fairseq-generate "$out/data" --user-dir "$repo/xlsr_plugin" --task xlsr_finetuning \
+fairseq-generate "$out/data" --user-dir "$plugin" --task xlsr_finetuning \
   --path "$out/finetune/$run/checkpoint_best.pt" --languages "$lang" --labels phn \
   --gen-subset "test_$lang" --scoring per --max-tokens 160000 --required-batch-size-multiple 1 \
   --results-path "$out/decode/$run"

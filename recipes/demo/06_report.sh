@@ -8,5 +8,5 @@ shift 4
 models=()
 for spec in "$@"; do models+=(--model "$spec"); done
 set -x
-python -m xlsr_plugin.demo.report --out "$out" --languages "$langs" --low-resource "$low" \
+python -m xlsr_demo.report --out "$out" --languages "$langs" --low-resource "$low" \
   --multilingual "$multi" --baseline XLSR-Monolingual "${models[@]}"

@@ -25,7 +25,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from xlsr_plugin.demo.sentences import stable_seed
+from xlsr_demo.sentences import stable_seed
 
 # espeak-ng's speak_lib.h (espeak_AUDIO_OUTPUT is an enum, not flags: SYNCHRONOUS is
 # "retrieval, and espeak_Synth returns when the text is spoken")
@@ -83,7 +83,7 @@ def voice_name(lang: str) -> str:
     if lang not in VOICES:
         raise ValueError(
             f"no espeak-ng voice for language {lang!r}; known: {', '.join(sorted(VOICES))} "
-            "(add it to xlsr_plugin.demo.voices.VOICES)"
+            "(add it to xlsr_demo.voices.VOICES)"
         )
     return VOICES[lang]
 

@@ -4,7 +4,7 @@ English (XLSR-English) never enters the XLSR-10 mix or its sampling table."""
 
 from pathlib import Path
 
-from xlsr_plugin.demo import pipeline
+from xlsr_demo import pipeline
 
 OUT = Path("/nonexistent/results")
 

@@ -86,7 +86,7 @@ def text_spec(lang: str) -> LanguageText:
     if lang not in TEXT:
         raise ValueError(
             f"no sentence source for language {lang!r}; known: {', '.join(sorted(TEXT))} "
-            "(add a LanguageText entry to xlsr_plugin.demo.sentences.TEXT)"
+            "(add a LanguageText entry to xlsr_demo.sentences.TEXT)"
         )
     return TEXT[lang]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from xlsr_plugin.demo import sentences, synth, voices
+from xlsr_demo import sentences, synth, voices
 
 LANGS = ("es", "ky")  # one wordfreq language, one generated one
 ARGS = ["--languages", ",".join(LANGS), "--minutes", "0.12", "--low-resource", "ky:0.06",

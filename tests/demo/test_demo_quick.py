@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from xlsr_plugin.demo.report import collect_per
+from xlsr_demo.report import collect_per
 
 DEMO = str(Path(sys.executable).with_name("xlsr-demo"))
 LANGS = ("es", "fr", "ky")  # --quick: two languages and a low-resource one
@@ -74,7 +74,7 @@ def test_quick_demo_records_the_stage_scripts_and_their_commands(quick):
     assert [scripts.count(f) for f in ("01_synth.sh", "02_manifests.sh", "03_pretrain.sh",
                                        "04_finetune.sh", "05_decode.sh", "06_report.sh")] == [1, 1, 3, 7, 7, 1]
     for script in set(scripts):
-        assert (Path(__file__).resolve().parents[1] / "recipes/demo" / script).is_file()
+        assert (Path(__file__).resolve().parents[2] / "recipes/demo" / script).is_file()
     log = (out / "demo.log").read_text(encoding="utf-8")
     for tool in ("xlsr-synth", "xlsr-manifest commonvoice", "fairseq-hydra-train", "fairseq-generate"):
         assert tool in log

@@ -7,7 +7,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from xlsr_plugin.demo import report
+from xlsr_demo import report
 
 LOG = """\
 2024-05-01 10:00:00 | INFO | fairseq_cli.generate | NOTE: hypothesis and token scores are output in base 2

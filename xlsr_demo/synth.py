@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import multiprocessing
 import os
 import sys
@@ -44,10 +43,9 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from manifests.formats import atomic_write
-from xlsr_plugin.demo import sentences, voices
+from xlsr_demo import XLSR10, sentences, voices
 
 SAMPLE_RATE = 16000
-XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")
 DEFAULT_LANGUAGES = XLSR10 + ("en",)
 DEFAULT_LOW_RESOURCE = {"ky": 0.5, "tt": 0.5}
 SPLITS = ("train", "dev", "test")
@@ -327,7 +325,7 @@ def _raise_missing(missing: Sequence[str]) -> None:
     if missing:
         raise RuntimeError(
             f"espeak-ng voices not found in espeakng_loader's data: {', '.join(missing)} "
-            "(fix xlsr_plugin.demo.voices.VOICES / VARIANTS)"
+            "(fix xlsr_demo.voices.VOICES / VARIANTS)"
         )
 
 
@@ -392,8 +390,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    # importing fairseq (via the xlsr_plugin package) sets the root logger to DEBUG
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     languages = [x.strip() for x in args.languages.split(",") if x.strip()]
     low = DEFAULT_LOW_RESOURCE if args.low_resource is None else args.low_resource
     unknown = sorted(set(low) - set(languages))

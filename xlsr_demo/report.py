@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import re
 import sys
@@ -31,7 +30,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from manifests.formats import atomic_write
 from manifests.layout import split_subset
-from xlsr_plugin.demo.synth import XLSR10
+from xlsr_demo import XLSR10
 
 Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
 
@@ -309,7 +308,7 @@ def write_report(
 
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m xlsr_plugin.demo.report",
+        prog="python -m xlsr_demo.report",
         description="Write the paper-shaped PER table (table.md) and bar chart (per.png).",
     )
     p.add_argument("--model", action="append", default=[], metavar="NAME=PATH[,PATH]",
@@ -326,8 +325,6 @@ def get_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
-    # importing fairseq (via the xlsr_plugin package) sets the root logger to DEBUG
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.WARNING))
     try:
         results: Dict[str, Dict[str, float]] = {}
         if args.json:

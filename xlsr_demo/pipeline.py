@@ -20,7 +20,10 @@ user would run it; every call is appended to ``<out>/commands.sh`` and its outpu
 ``<out>/demo.log``. A finished job leaves a marker in ``<out>/.done/`` and is skipped
 on the next run; ``--from-stage`` deletes the markers of that stage and later ones.
 Independent jobs (one per model and language) run two at a time, one thread each.
-This module calls CLIs only: it never imports fairseq itself.
+The scripts and the recipes they read ship inside this package (``xlsr_demo/recipes``,
+package data), so the demo runs from an installed wheel as from a checkout; they find
+the plugin's ``--user-dir`` through the ``python`` on ``PATH`` (``recipes/demo/paths.sh``).
+This module calls CLIs only: it never imports fairseq or ``xlsr_plugin``.
 """
 
 from __future__ import annotations
@@ -36,13 +39,18 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPES = REPO / "recipes" / "demo"
+from xlsr_demo import XLSR10
+
+# The recipes are package data (setup.py): xlsr_demo/recipes is a link to the repository's
+# recipes/ in a checkout and a copy of it in a wheel; resolved, a checkout's commands.sh
+# names the repository's recipes/demo/*.sh, the scripts a user runs by hand.
+RECIPES = Path(str(files("xlsr_demo") / "recipes")).resolve()
+STAGE_SCRIPTS = RECIPES / "demo"
 STAGES = ("synth", "manifests", "pretrain", "finetune", "decode", "report")
-XLSR10 = ("es", "fr", "it", "ky", "nl", "ru", "sv", "tr", "tt", "zh")
 MONO, NONE, ENGLISH = "XLSR-Monolingual", "No pre-training", "XLSR-English"
 # Without pre-training there is no learnt feature encoder to keep frozen during fine-tuning
 # (recipes/finetuning/demo.yaml): the floor trains it, like the rest of the model.
@@ -94,7 +102,7 @@ class Runner:
         commands = out / "commands.sh"
         if not commands.exists():
             commands.write_text("#!/usr/bin/env bash\n# Commands run by xlsr-demo, in order "
-                                "(run from the repository root).\nset -euo pipefail\n")
+                                "(absolute paths: run from anywhere).\nset -euo pipefail\n")
 
     def elapsed(self) -> str:
         s = int(time.monotonic() - self.start)
@@ -107,14 +115,14 @@ class Runner:
             log.write(line + "\n")
 
     def _run(self, job: Job) -> float:
-        command = ["bash", str(RECIPES.relative_to(REPO) / job.script), *job.args]
+        command = ["bash", str(STAGE_SCRIPTS / job.script), *job.args]
         text = " ".join(shlex.quote(c) for c in command)
         with self.lock, open(self.out / "commands.sh", "a", encoding="utf-8") as f:
             f.write(text + "\n")
         if job.output is not None and job.output.exists():
             shutil.rmtree(job.output)
         t0 = time.monotonic()
-        proc = subprocess.run(command, cwd=REPO, env=self.env, stdout=subprocess.PIPE,
+        proc = subprocess.run(command, cwd=self.out, env=self.env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
         seconds = time.monotonic() - t0
         with self.lock, open(self.out / "demo.log", "a", encoding="utf-8") as log:

@@ -1,0 +1,10 @@
+# Sourced by the stage scripts: where the recipes and the plugin are, both in a checkout
+# (this folder is recipes/demo/) and in an installed wheel (xlsr_demo/recipes/demo/).
+# recipes: the folder above this one, holding pretraining/ and finetuning/
+recipes=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# plugin: the xlsr_plugin package of the `python` on PATH, for --user-dir (found, not imported)
+plugin=$(python -c 'import importlib.util, sys
+spec = importlib.util.find_spec("xlsr_plugin")
+if spec is None:
+    sys.exit("xlsr_plugin is not installed for this python: activate its venv")
+print(spec.submodule_search_locations[0])')
