@@ -24,7 +24,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
-    packages=find_packages(include=["xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*",
+    packages=find_packages(include=["xlsr_core", "xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*",
                                     "xlsr_demo", "xlsr_demo.*"])
     # xlsr_demo/recipes is a link to recipes/ (the stage scripts and YAML xlsr-demo runs):
     # as data packages, wheels and sdists carry a copy, so an installed demo needs no checkout
