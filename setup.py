@@ -50,7 +50,7 @@ setup(
     entry_points={
         "console_scripts": [
             "xlsr-manifest = manifests.cli:main",
-            "xlsr-ngram = xlsr_plugin.decoding.ngram:main",
+            "xlsr-ngram = manifests.ngram:main",
             "xlsr-demo = xlsr_demo.pipeline:main",
             "xlsr-synth = xlsr_demo.synth:main",
         ]

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
-PathLike = Union[str, os.PathLike]
+from xlsr_core.labels import SEPARATOR
 
-WORD_SEP = "|"
+PathLike = Union[str, os.PathLike]
 
 
 @contextlib.contextmanager
@@ -107,7 +107,7 @@ def letters(words: str) -> str:
     toks = words.split()
     if not toks:
         return ""
-    return " ".join(" ".join(w) + f" {WORD_SEP}" for w in toks)
+    return " ".join(" ".join(w) + f" {SEPARATOR}" for w in toks)
 
 
 def count_symbols(lines: Iterable[str]) -> Counter:

@@ -16,9 +16,10 @@ import re
 from pathlib import Path
 from typing import List, Optional, Union
 
+from xlsr_core.labels import LABEL_KINDS  # noqa: F401  (the label file suffixes: ltr, wrd, phn)
+
 PathLike = Union[str, os.PathLike]
 
-LABEL_KINDS = ("ltr", "wrd", "phn")
 # one speaker id per manifest line ("-" if unknown), written by the builders for `stats`
 SPEAKER_LABELS = "spk"
 REJECTS_SUFFIX = "rejects.tsv"

@@ -9,7 +9,7 @@ from fairseq.data import Dictionary
 from conftest import run_cli
 from xlsr_plugin.decoding.beam import BeamOptions, FlashlightDecoder
 from xlsr_plugin.decoding.ctc import GreedyDecoder, _hypothesis, collapse, normalise_separators
-from xlsr_plugin.decoding.ngram import BackoffLM, count_ngrams, write_arpa, write_lexicon
+from manifests.ngram import BackoffLM, count_ngrams, write_arpa, write_lexicon
 
 
 def make_dict(symbols):
@@ -58,7 +58,7 @@ def test_arpa_model_is_normalised_and_read_by_kenlm(tmp_path):
 
 def test_ngram_cli_writes_lm_and_lexicon(tmp_path):
     (tmp_path / "train.wrd").write_text("ola mundo\nmundo\n")
-    proc = run_cli(["python", "-m", "xlsr_plugin.decoding.ngram", tmp_path / "train.wrd", "--order", "2",
+    proc = run_cli(["python", "-m", "manifests.ngram", tmp_path / "train.wrd", "--order", "2",
                     "-o", tmp_path / "lm.arpa", "--lexicon", tmp_path / "lex.txt"])
     assert "1-grams 5" in proc.stdout  # ola, mundo, </s>, <unk>, <s>
     assert (tmp_path / "lex.txt").read_text() == "mundo\tm u n d o |\nola\to l a |\n"

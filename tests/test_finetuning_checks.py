@@ -24,8 +24,9 @@ from xlsr_plugin.scoring.scorers import CerScorerConfig, PerScorerConfig
 from xlsr_plugin.tasks.xlsr_finetuning import (
     XlsrFinetuningConfig,
     XlsrFinetuningTask,
-    ctc_min_frames,
-    num_frames,
+)
+from xlsr_plugin.data.validation import (
+    LabelLengths, check_label_lengths, ctc_min_frames, default_feature_frames, feature_frames_of,
 )
 
 
@@ -96,8 +97,24 @@ def test_audio_too_short_for_its_labels(data):
 
 
 def test_ctc_frame_arithmetic():
-    assert num_frames(16000) == 49  # 20 ms frames, 25 ms receptive field
+    assert default_feature_frames(torch.tensor([16000])).item() == 49  # 20 ms frames, 25 ms receptive field
     assert ctc_min_frames("a a b".split()) == 4  # a blank between the repeated a's
+
+
+def test_frames_are_asked_of_the_model():
+    """A model whose feature encoder strides twice as far makes half the frames: an
+    utterance that fits the standard encoder can be too short for it."""
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+
+    cfg = Wav2Vec2Config(conv_feature_layers="[(8, 10, 10)] + [(8, 3, 2)] * 4 + [(8, 2, 2)] * 2",
+                         encoder_layers=1, encoder_embed_dim=16, encoder_ffn_embed_dim=16,
+                         encoder_attention_heads=1, final_dim=8, latent_vars=4, conv_pos=4, conv_pos_groups=2)
+    frames_of = feature_frames_of(Wav2Vec2Model(cfg))
+    assert frames_of(torch.tensor([16000])).item() == 24
+    lengths = LabelLengths.of("x.phn", "x.tsv", ["a e " * 15], [16000], [0])  # 30 labels
+    check_label_lengths(lengths, default_feature_frames, None)  # 49 frames: enough
+    with pytest.raises(ManifestError, match=r"x.tsv:2 / x.phn:1: 16000 samples = 24 frames, but its 30 labels"):
+        check_label_lengths(lengths, frames_of, None)
 
 
 def test_normalize_mismatch_is_explained(data, tmp_path):

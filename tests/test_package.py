@@ -66,3 +66,21 @@ def test_transformers_still_imports():
     code = "import transformers, torch; from transformers import Wav2Vec2Config; print(transformers.__version__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_plugin_import_registers_components_and_nothing_else():
+    """``--user-dir xlsr_plugin`` loads fairseq components: not the demo, not offline tools."""
+    out = subprocess.run([sys.executable, "-c", (
+        "import sys, xlsr_plugin\n"
+        "extra = [m for m in sys.modules if m.split('.')[0] == 'xlsr_demo' or m == 'manifests.ngram']\n"
+        "assert not extra, extra")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_shared_core_imports_neither_fairseq_nor_torch():
+    out = subprocess.run([sys.executable, "-c", (
+        "import sys, pkgutil, importlib, xlsr_core\n"
+        "for m in pkgutil.iter_modules(xlsr_core.__path__): importlib.import_module('xlsr_core.' + m.name)\n"
+        "loaded = {m.split('.')[0] for m in sys.modules} & {'fairseq', 'torch', 'xlsr_plugin'}\n"
+        "assert not loaded, loaded")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -5,8 +5,8 @@ import pytest
 from fairseq.scoring import build_scorer
 
 import xlsr_plugin  # noqa: F401  (registers the scorers)
-from xlsr_plugin.scoring.errors import LanguageErrors, characters, phones, units, words
-from xlsr_plugin.scoring.scorers import BATCH_LANGUAGES, CerScorer, CerScorerConfig
+from xlsr_core.errors import LanguageErrors, characters, phones, units, words
+from xlsr_plugin.scoring.scorers import CerScorer, CerScorerConfig, announce_batch_languages
 
 
 def test_units_per_label_kind():
@@ -43,15 +43,16 @@ def test_scorers_registered_beside_wer_and_score_empty_hypotheses():
 
 def test_per_language_scores_follow_the_announced_batch_languages():
     scorer = build_scorer("per", None)
-    BATCH_LANGUAGES.announce(["es", "ru"])
+    announce_batch_languages(["es", "ru"])
     scorer.add_string("a b", "a b")
     scorer.add_string("a b c d", "a")
-    BATCH_LANGUAGES.announce(["es"])
+    announce_batch_languages(["es"])
     scorer.add_string("a b", "x b")
     assert scorer.errors.by_language["es"].rate == pytest.approx(25.0)
     assert scorer.errors.by_language["ru"].rate == pytest.approx(75.0)
     assert scorer.result_string() == f"PER: {100 * 4 / 8:.2f} (es 25.00, ru 75.00)"
-    BATCH_LANGUAGES.announce([])
+    announce_batch_languages(["es"])  # unconsumed: no later scorer inherits it
+    assert not build_scorer("per", None)._languages
 
 
 def test_cer_scorer_option():

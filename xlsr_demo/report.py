@@ -8,8 +8,8 @@ languages. This module
 * reads PER per language from ``fairseq-generate`` output: the final line
   ``Generate test_es with beam=1: PER: 12.34`` (in the log, or in
   ``<results-path>/generate-test_es.txt``), or, when no such line exists, recomputes it
-  from the ``T-``/``H-`` lines or from a hypothesis/reference file pair (token edit
-  distance over reference tokens, ``|`` word separators ignored);
+  from the ``T-``/``H-`` lines or from a hypothesis/reference file pair (PER exactly as
+  the plugin's ``per`` scorer computes it: ``xlsr_core.errors``);
 * writes ``table.md`` (rows = models, columns = languages + Avg, then the relative
   reduction lines: the multilingual model vs each other model) and ``per.png``, a
   grouped bar chart of the same numbers.
@@ -30,12 +30,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from manifests.formats import atomic_write
 from manifests.layout import split_subset
+from xlsr_core.errors import ErrorCount, phones
 from xlsr_demo import XLSR10
 
 Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
 
 _GENERATE_RE = re.compile(r"Generate\s+(\S+)\s+with\s+beam\s*=\s*\S+?\s*:\s*(.*)$")
-_IGNORED_TOKENS = ("|",)
 
 
 @dataclass
@@ -64,29 +64,19 @@ def parse_generate_output(text: str, metric: str = "PER") -> Dict[str, float]:
     return found
 
 
-def _tokens(line: str, ignore: Sequence[str]) -> List[str]:
-    return [t for t in line.split() if t not in ignore]
-
-
-def compute_per(
-    references: Sequence[str], hypotheses: Sequence[str], ignore: Sequence[str] = _IGNORED_TOKENS
-) -> float:
-    """Token error rate in percent: total edit distance / total reference tokens."""
-    import editdistance
-
+def compute_per(references: Sequence[str], hypotheses: Sequence[str]) -> float:
+    """PER in percent over all utterances (word separators ``|`` are not phones)."""
     if len(references) != len(hypotheses):
         raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
-    errors = total = 0
+    count = ErrorCount()
     for ref, hyp in zip(references, hypotheses):
-        r, h = _tokens(ref, ignore), _tokens(hyp, ignore)
-        errors += editdistance.eval(r, h)
-        total += len(r)
-    if total == 0:
-        raise ValueError("references contain no tokens: PER is undefined")
-    return 100.0 * errors / total
+        count.add(phones(ref), phones(hyp))
+    if count.total == 0:
+        raise ValueError("references contain no phones: PER is undefined")
+    return count.rate
 
 
-def per_from_generate_file(path, ignore: Sequence[str] = _IGNORED_TOKENS) -> float:
+def per_from_generate_file(path) -> float:
     """PER of a ``generate-<subset>.txt``: its ``Generate`` line, else from T-/H- lines."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -109,7 +99,7 @@ def per_from_generate_file(path, ignore: Sequence[str] = _IGNORED_TOKENS) -> flo
             + ("no T-/H- lines" if not refs else f"no hypothesis for ids {missing[:5]}")
         )
     ids = sorted(refs)
-    return compute_per([refs[i] for i in ids], [hyps[i] for i in ids], ignore)
+    return compute_per([refs[i] for i in ids], [hyps[i] for i in ids])
 
 
 _ID_SUFFIX = re.compile(r"\s*\(([^()]*)\)\s*$")
@@ -125,7 +115,7 @@ def _read_keyed_lines(path: Path) -> List[Tuple[Optional[str], str]]:
     return out
 
 
-def per_from_pair(hyp_path, ref_path, ignore: Sequence[str] = _IGNORED_TOKENS) -> float:
+def per_from_pair(hyp_path, ref_path) -> float:
     """PER of a hypothesis file against a reference file: line by line, or by the
     ``(utt-id)`` suffixes when both files carry them."""
     hyp = _read_keyed_lines(Path(hyp_path))
@@ -135,10 +125,10 @@ def per_from_pair(hyp_path, ref_path, ignore: Sequence[str] = _IGNORED_TOKENS) -
         missing = [k for k, _ in ref if k not in hyp_by]
         if missing:
             raise ValueError(f"{hyp_path}: no hypothesis for {len(missing)} ids, e.g. {missing[:3]}")
-        return compute_per([t for _, t in ref], [hyp_by[k] for k, _ in ref], ignore)
+        return compute_per([t for _, t in ref], [hyp_by[k] for k, _ in ref])
     if len(hyp) != len(ref):
         raise ValueError(f"{hyp_path} has {len(hyp)} lines but {ref_path} has {len(ref)}")
-    return compute_per([t for _, t in ref], [t for _, t in hyp], ignore)
+    return compute_per([t for _, t in ref], [t for _, t in hyp])
 
 
 def collect_per(paths: Iterable, metric: str = "PER") -> Dict[str, float]:

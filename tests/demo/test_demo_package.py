@@ -24,12 +24,6 @@ def test_demo_imports_neither_fairseq_nor_torch_nor_the_plugin():
             "assert not loaded, loaded")
 
 
-def test_plugin_loads_no_demo_module():
-    _python("import sys, xlsr_plugin\n"
-            "demo = [m for m in sys.modules if m.split('.')[0] == 'xlsr_demo']\n"
-            "assert not demo, demo")
-
-
 def test_wheel_carries_stage_scripts_recipes_and_plugin(tmp_path):
     """Built as a wheel and unpacked where no checkout is near, the demo resolves its stage
     scripts, the recipes they read and the plugin's ``--user-dir`` to files of the wheel."""

@@ -3,7 +3,7 @@
 The loss is fairseq's ``ctc`` criterion unchanged (Graves et al. 2006; summed over
 utterances, normalised by target tokens). On validation batches it also decodes
 greedily and logs the error rate that fits the labels, computed exactly as the
-``per``/``cer`` scorers of ``fairseq-generate`` do (``xlsr_plugin.scoring.errors``):
+``per``/``cer`` scorers of ``fairseq-generate`` do (``xlsr_core.errors``):
 
 =========  ==========================  ========================================
 labels     logged                      ``--best-checkpoint-metric``
@@ -37,7 +37,8 @@ from fairseq.logging.meters import safe_round
 
 from xlsr_plugin.data.multilingual import batch_language
 from xlsr_plugin.decoding.ctc import collapse
-from xlsr_plugin.scoring.errors import KINDS, METRICS_FOR_LABELS, LanguageErrors
+from xlsr_core.errors import KINDS, LanguageErrors
+from xlsr_core.labels import label_kind
 
 PREFIX = "_lang:"  # per-language entries of logging outputs ('_' keeps them off the console)
 
@@ -74,7 +75,7 @@ class XlsrCtcCriterion(CtcCriterion):
             )
         super().__init__(cfg, task)
         labels = getattr(task.cfg, "labels", None) or "ltr"
-        self.kinds = METRICS_FOR_LABELS.get(labels, ("wer",))
+        self.kinds = label_kind(labels).metrics
         self.languages = list(getattr(task, "languages", []))
 
     def forward(self, model, sample, reduce=True, **kwargs):

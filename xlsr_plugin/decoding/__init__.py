@@ -1,4 +1,5 @@
-"""CTC decoding for ``fairseq-generate``: greedy, beam search with KenLM, and an ARPA n-gram writer."""
-from xlsr_plugin.decoding import ctc, ngram  # noqa: F401  (beam imports flashlight-text lazily)
+"""CTC decoding for ``fairseq-generate``: greedy, and beam search with KenLM (n-gram LMs for it:
+``xlsr-ngram``, ``manifests.ngram``)."""
+from xlsr_plugin.decoding import ctc  # noqa: F401  (beam imports flashlight-text lazily)
 
-__all__ = ["ctc", "ngram"]
+__all__ = ["ctc"]

@@ -35,7 +35,7 @@ from typing import Dict, List, Optional
 import torch
 
 from xlsr_plugin.decoding.ctc import _hypothesis
-from xlsr_plugin.scoring.errors import SEPARATOR
+from xlsr_core.labels import SEPARATOR
 
 logger = logging.getLogger(__name__)
 

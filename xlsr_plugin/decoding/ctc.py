@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from xlsr_plugin.scoring.errors import SEPARATOR
+from xlsr_core.labels import SEPARATOR
 
 
 def collapse(path: torch.Tensor, blank: int) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Scorers ``per`` and ``cer`` (``fairseq-generate --scoring``) and the error rates behind them."""
-from xlsr_plugin.scoring import errors, scorers  # noqa: F401
+"""Scorers ``per`` and ``cer`` for ``fairseq-generate --scoring`` (the error rates: ``xlsr_core.errors``)."""
+from xlsr_plugin.scoring import scorers  # noqa: F401
 
-__all__ = ["errors", "scorers"]
+__all__ = ["scorers"]

@@ -1,18 +1,21 @@
 """Scorers ``per`` and ``cer`` for ``fairseq-generate --scoring``, beside fairseq's ``wer``.
 
 ``fairseq-generate`` hands a scorer one (reference, hypothesis) string pair per
-utterance, nothing else. To report a multilingual test subset per language too, the
-``xlsr_finetuning`` task announces the languages of each batch it decodes
-(:data:`BATCH_LANGUAGES`, in the batch's order, which is the order ``fairseq-generate``
-scores the hypotheses in); the scorer takes the next one for every pair. Outside
-``fairseq-generate`` (no announcement) scores are overall only.
+utterance, nothing else, and gives neither the task nor the scorer a reference to the
+other. To report a multilingual test subset per language too, the ``xlsr_finetuning``
+task announces the languages of each batch it decodes (:func:`announce_batch_languages`,
+in the batch's order, which is the order ``fairseq-generate`` scores the hypotheses in)
+to the scorers that exist at that moment; each scorer queues them itself and takes the
+next one for every pair. A scorer made later starts with nothing queued; with no
+announcement (outside ``fairseq-generate``) scores are overall only.
 
-What counts as an error is defined in :mod:`xlsr_plugin.scoring.errors`, including the
+What counts as an error is defined in :mod:`xlsr_core.errors`, including the
 choice on word boundaries ``|``: PER never counts them, CER counts one per space
 between words (``--cer-ignore-separator`` to count letters only).
 """
 
 import logging
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
@@ -20,26 +23,21 @@ from typing import Iterable, Optional
 from fairseq.dataclass import FairseqDataclass
 from fairseq.scoring import BaseScorer, register_scorer
 
-from xlsr_plugin.scoring.errors import SEPARATOR, LanguageErrors
+from xlsr_core.errors import LanguageErrors
+from xlsr_core.labels import SEPARATOR
 
 logger = logging.getLogger(__name__)
 
 
-class _BatchLanguages:
-    """Languages of the utterances of the batch being decoded, consumed in order."""
-
-    def __init__(self):
-        self._pending: deque = deque()
-
-    def announce(self, langs: Iterable[Optional[str]]) -> None:
-        self._pending = deque(langs)  # a new batch replaces what was not consumed
-
-    def next(self) -> Optional[str]:
-        return self._pending.popleft() if self._pending else None
-
-
-BATCH_LANGUAGES = _BatchLanguages()
 UNIT_NAMES = {"per": "phones", "cer": "characters", "wer": "words"}
+_SCORERS: "weakref.WeakSet[_ErrorRateScorer]" = weakref.WeakSet()  # the ones alive
+
+
+def announce_batch_languages(langs: Iterable[Optional[str]]) -> None:
+    """The languages of the next batch's utterances, in order, to every live scorer."""
+    langs = list(langs)
+    for scorer in list(_SCORERS):
+        scorer.expect_languages(langs)
 
 
 class _ErrorRateScorer(BaseScorer):
@@ -48,9 +46,14 @@ class _ErrorRateScorer(BaseScorer):
     def __init__(self, cfg, separator: str = SEPARATOR, ignore_separator: bool = False):
         super().__init__(cfg)
         self.errors = LanguageErrors(self.kind, separator, ignore_separator)
+        self._languages: deque = deque()
+        _SCORERS.add(self)
+
+    def expect_languages(self, langs: Iterable[Optional[str]]) -> None:
+        self._languages = deque(langs)  # a new batch replaces what was not consumed
 
     def add_string(self, ref: str, pred: str) -> None:
-        self.errors.add(ref, pred, BATCH_LANGUAGES.next())
+        self.errors.add(ref, pred, self._languages.popleft() if self._languages else None)
 
     def score(self) -> float:
         return self.errors.overall.rate

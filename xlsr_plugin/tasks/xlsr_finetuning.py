@@ -9,10 +9,12 @@ attached per utterance) on top of ``xlsr_pretraining`` (one manifest per languag
 ``<split>_<lang>.<labels>`` and the dictionary from ``dict.<labels>.txt``
 (``manifests.layout``); several languages share one joint dictionary.
 
-Every label file is checked before the first step: line counts against the manifest,
-symbols missing from the dictionary (listed with counts), utterances too short for
-their labels (CTC needs a frame per label plus one per repeated symbol) or longer than
-``max_sample_size`` (cropping would cut them off their labels).
+Every label file is checked before the first step, beside the audio checks
+(``xlsr_plugin.data.validation``): line counts, symbols missing from the dictionary,
+utterances too short for their labels or longer than ``max_sample_size``. How many
+frames an utterance makes is asked of the model's feature encoder; splits that fairseq
+loads before it builds the model (validation) are checked with the standard wav2vec 2.0
+encoder first and again once the model exists.
 
 For ``fairseq-generate`` the task builds a CTC generator (``xlsr_plugin.decoding``):
 greedy by default, beam search with KenLM when ``kenlm_model`` is set; and it tells the
@@ -23,10 +25,9 @@ per language and overall.
 
 import logging
 import math
-from collections import Counter
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional
 
 from fairseq.data import AddTargetDataset, Dictionary
 from fairseq.data.text_compressor import TextCompressionLevel, TextCompressor
@@ -42,30 +43,17 @@ from fairseq.tasks.audio_finetuning import (
 from omegaconf import DictConfig, open_dict
 
 from manifests import layout
-from manifests.formats import ManifestError, read_manifest
+from xlsr_core.labels import LABEL_KINDS
+from xlsr_plugin.data.validation import (
+    LabelLengths, check_label_lengths, check_symbols, default_feature_frames, feature_frames_of, read_labels,
+)
 from xlsr_plugin.decoding.ctc import CtcGenerator, GreedyDecoder
-from xlsr_plugin.scoring.scorers import BATCH_LANGUAGES
+from xlsr_plugin.scoring.scorers import announce_batch_languages
 from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig, XlsrPretrainingTask
 
 logger = logging.getLogger(__name__)
 
-MAX_REPORTED = 20
-# (kernel, stride) of the feature encoder of every wav2vec 2.0 / XLSR model: 20 ms frames
-FEATURE_ENCODER = [(10, 5)] + [(3, 2)] * 4 + [(2, 2)] * 2
 DECODER_CHOICES = ChoiceEnum(["auto", "greedy", "beam"])
-
-
-def num_frames(num_samples: int) -> int:
-    """Frames the wav2vec 2.0 feature encoder makes of ``num_samples`` samples."""
-    n = num_samples
-    for kernel, stride in FEATURE_ENCODER:
-        n = (n - kernel) // stride + 1
-    return max(n, 0)
-
-
-def ctc_min_frames(label: List[str]) -> int:
-    """Fewest frames CTC can align ``label`` to: one per symbol, one blank per repeat."""
-    return len(label) + sum(a == b for a, b in zip(label, label[1:]))
 
 
 @dataclass
@@ -124,12 +112,14 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
     cfg: XlsrFinetuningConfig
 
     def __init__(self, cfg: XlsrFinetuningConfig):
-        if cfg.labels not in layout.LABEL_KINDS:
+        if cfg.labels not in LABEL_KINDS:
             raise ValueError(
                 f"task.labels is {cfg.labels!r}; fine-tuning needs one of "
-                f"{', '.join(layout.LABEL_KINDS)} (--labels phn)"
+                f"{', '.join(f'{k} ({v.units})' for k, v in LABEL_KINDS.items())} (--labels phn)"
             )
         super().__init__(cfg)
+        self.feature_frames = default_feature_frames  # until the model is built
+        self._lengths_to_recheck: List[LabelLengths] = []
 
     # -- dictionary and labels ---------------------------------------------------------
     def load_target_dictionary(self) -> Dictionary:
@@ -147,7 +137,7 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
         labels_kind = task_cfg.labels
         path = layout.label_path(self.cfg.data, split, lang, labels_kind)
         manifest = layout.manifest_path(self.cfg.data, split, lang)
-        lines = self._read_labels(path, manifest)
+        lines = read_labels(path, manifest)
         skipped = getattr(dataset, "skipped_indices", set())
         if skipped:
             logger.warning(
@@ -155,8 +145,12 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 f"({self.cfg.min_sample_size} samples) left out, with their labels"
             )
         kept = [i for i in range(len(lines)) if i not in skipped]
-        self._check_symbols(path, lines)
-        self._check_lengths(path, manifest, [lines[i] for i in kept], dataset.sizes, kept)
+        check_symbols(path, lines, self.target_dictionary.indices,
+                      layout.dict_path(self.cfg.data, self.cfg.labels))
+        lengths = LabelLengths.of(path, manifest, lines, dataset.sizes, kept)
+        check_label_lengths(lengths, self.feature_frames, self.cfg.max_sample_size)
+        if self.feature_frames is default_feature_frames:  # no model yet: check again with it
+            self._lengths_to_recheck.append(lengths)
         compressor = TextCompressor(
             level=getattr(TextCompressionLevel, str(self.cfg.text_compression_level))
         )
@@ -172,66 +166,12 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
             text_compression_level=compressor.level,
         )
 
-    @staticmethod
-    def _read_labels(path, manifest) -> List[str]:
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"{path} not found: labels for {manifest} (task.labels={path.suffix[1:]}); "
-                "build them with xlsr-manifest or choose other labels"
-            )
-        with open(path, encoding="utf-8") as f:
-            lines = [line.rstrip("\n") for line in f]
-        n_audio = len(read_manifest(manifest))
-        if len(lines) != n_audio:
-            raise ManifestError(
-                f"{path} has {len(lines)} lines but {manifest} lists {n_audio} utterances: "
-                "labels and audio must correspond line by line; rebuild both with xlsr-manifest"
-            )
-        return lines
-
-    def _check_symbols(self, path, lines: List[str]) -> None:
-        d = self.target_dictionary
-        missing: Counter = Counter()
-        first: Dict[str, int] = {}
-        for lineno, line in enumerate(lines, start=1):
-            for sym in line.split():
-                if sym not in d.indices:
-                    missing[sym] += 1
-                    first.setdefault(sym, lineno)
-        if missing:
-            shown = ", ".join(
-                f"{sym!r} x{n} (first at line {first[sym]})" for sym, n in missing.most_common(MAX_REPORTED)
-            )
-            more = f" and {len(missing) - MAX_REPORTED} more" if len(missing) > MAX_REPORTED else ""
-            raise ManifestError(
-                f"{path}: {len(missing)} symbol(s) not in {layout.dict_path(self.cfg.data, self.cfg.labels)}: "
-                f"{shown}{more}. Rebuild the dictionary from the labels of every language "
-                "(xlsr-manifest), or fix these labels"
-            )
-
-    def _check_lengths(self, path, manifest, lines: List[str], sizes, kept: List[int]) -> None:
-        problems: List[Tuple[int, str]] = []
-        max_size = self.cfg.max_sample_size
-        for line, size, index in zip(lines, sizes, kept):
-            lineno = index + 1
-            frames, need = num_frames(int(size)), ctc_min_frames(line.split())
-            if frames < need:
-                problems.append((lineno, f"{int(size)} samples = {frames} frames, but its "
-                                 f"{len(line.split())} labels need at least {need}"))
-            elif max_size is not None and size > max_size:
-                problems.append((lineno, f"{int(size)} samples is longer than task.max_sample_size "
-                                 f"({max_size}); it would be cropped away from its labels"))
-        if problems:
-            shown = "\n".join(f"  {manifest}:{n + 1} / {path}:{n}: {msg}" for n, msg in problems[:MAX_REPORTED])
-            more = f"\n  ... and {len(problems) - MAX_REPORTED} more" if len(problems) > MAX_REPORTED else ""
-            raise ManifestError(
-                f"{len(problems)} utterance(s) cannot be fine-tuned on with CTC:\n{shown}{more}\n"
-                "Remove them from the manifest and labels, or unset task.max_sample_size "
-                "(fine-tuning never crops)"
-            )
-
     def build_model(self, model_cfg, from_checkpoint=False):
         model = super().build_model(model_cfg, from_checkpoint)
+        self.feature_frames = feature_frames_of(model) or default_feature_frames
+        for lengths in self._lengths_to_recheck:  # splits loaded before the model
+            check_label_lengths(lengths, self.feature_frames, self.cfg.max_sample_size)
+        self._lengths_to_recheck = []
         # fairseq builds the model from a merged copy of model_cfg; like w2v_args (copied
         # back by audio_pretraining), the dictionary the model recorded must reach the
         # config that is saved in checkpoints.
@@ -303,5 +243,5 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
 
     def inference_step(self, generator, models, sample, prefix_tokens=None, constraints=None):
         if sample.get("lang") is not None:
-            BATCH_LANGUAGES.announce(self.language_names(sample["lang"]))
+            announce_batch_languages(self.language_names(sample["lang"]))
         return super().inference_step(generator, models, sample, prefix_tokens, constraints)

@@ -15,8 +15,9 @@ utterances before dividing (a corpus-level rate, as fairseq's ``wer`` scorer and
   agree. ``ignore_separator=True`` scores letters only (spaces deleted).
 * ``.wrd`` (``"ola mundo"``) or ``.ltr``: WER counts words (``.ltr`` lines are split at ``|``).
 
-The same functions serve the validation metrics of the ``xlsr_ctc`` criterion and the
-``per``/``cer`` scorers of ``fairseq-generate``, so both report the same numbers.
+The same functions serve the validation metrics of the ``xlsr_ctc`` criterion, the
+``per``/``cer`` scorers of ``fairseq-generate`` and the demo's report, so all three
+report the same numbers. Which rates fit which labels: :mod:`xlsr_core.labels`.
 """
 
 from dataclasses import dataclass, field
@@ -24,10 +25,9 @@ from typing import Dict, List, Optional
 
 import editdistance
 
-SEPARATOR = "|"
+from xlsr_core.labels import SEPARATOR
+
 KINDS = ("per", "cer", "wer")
-# label kind -> the error rates that make sense for it (the first is the primary one)
-METRICS_FOR_LABELS = {"phn": ("per",), "ltr": ("cer", "wer"), "wrd": ("wer",)}
 
 
 def phones(line: str, separator: str = SEPARATOR) -> List[str]:

@@ -1,13 +1,16 @@
 """A small back-off n-gram language model in ARPA format, in pure Python.
 
-The beam-search decoder (``xlsr_plugin.decoding.beam``) reads ARPA files with KenLM.
+The plugin's beam-search decoder (``xlsr_plugin.decoding.beam``) reads ARPA files with
+KenLM. Building one is offline data preparation, like the dictionaries, so it lives
+with the corpus tools and the plugin never imports it.
+
 KenLM's ``lmplz`` needs a C++ build; for the token (phone/letter) or word LMs of small
 test sets and the demo this module writes an equivalent ARPA file directly:
 absolute discounting with Katz-style back-off, one ``<s>`` ... ``</s>`` per line,
 ``<unk>`` given the mass the discount frees at the unigram level. Use ``lmplz``
 (modified Kneser-Ney) for corpora of millions of words.
 
-``xlsr-ngram`` is the command line (``python -m xlsr_plugin.decoding.ngram``)::
+``xlsr-ngram`` is the command line (``python -m manifests.ngram``)::
 
     xlsr-ngram data/train_es.phn --order 4 -o lm/es.phn.4gram.arpa
     xlsr-ngram data/train_es.wrd --order 3 -o lm/es.3gram.arpa --lexicon lm/es.lex
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Sequence, Tuple
 
 from manifests.formats import atomic_write
+from xlsr_core.labels import SEPARATOR
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 Gram = Tuple[str, ...]
@@ -113,7 +117,7 @@ def write_arpa(lines: Iterable[str], path, order: int = 3, discount: float = 0.5
     return lm
 
 
-def write_lexicon(words: Iterable[str], path, separator: str = "|") -> int:
+def write_lexicon(words: Iterable[str], path, separator: str = SEPARATOR) -> int:
     """``word<TAB>w o r d |`` per word: spellings in ``.ltr`` letters for lexicon decoding."""
     vocab = sorted(set(words) - {BOS, EOS, UNK})
     with atomic_write(path) as f:
