@@ -6,6 +6,7 @@ speech synthesize it with espeak-ng themselves.
 """
 
 import os
+import socket
 import subprocess
 import sys
 import zlib
@@ -105,3 +106,10 @@ def readme_command(program: str, replace: dict) -> list:
     line = next(l.strip() for l in text.splitlines() if l.strip().startswith(program + " "))
     words = shlex.split(line.split("...")[0])
     return [str(replace.get(w, w)) for w in words]
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback, for a gloo rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

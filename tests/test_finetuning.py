@@ -8,8 +8,10 @@ n-gram LM built here; and an old argparse-format checkpoint must fine-tune.
 """
 
 import argparse
+import os
 import re
 import shutil
+import subprocess
 import zlib
 from collections import Counter
 from pathlib import Path
@@ -20,7 +22,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import PLUGIN, REPO, pretrain_cli, readme_command, run_cli
+from conftest import BIN, PLUGIN, REPO, free_port, pretrain_cli, readme_command, run_cli
 
 SR = 16000
 TONES = {"a": 300, "e": 520, "i": 850, "o": 1300, "u": 2000, "s": 3100}  # phone -> Hz
@@ -279,3 +281,42 @@ def test_fairseq_train_from_old_format_checkpoint(corpus, tmp_path):
     assert state["cfg"]["model"]["target_symbols"].split()[4:] == [
         line.split()[0] for line in (data / "dict.phn.txt").read_text().splitlines()
     ]
+
+
+def _finetune_validate(data, pretrained, save, *extra):
+    """fairseq-train's arguments: one fine-tuning update at learning rate 0, then validation on dev."""
+    return [str(data), "--user-dir", str(PLUGIN), "--task", "xlsr_finetuning",
+            "--labels", "phn", "--arch", "xlsr_ctc", "--w2v-path", str(pretrained), "--criterion", "xlsr_ctc",
+            "--zero-infinity", "--sentence-avg", "--optimizer", "adam", "--lr", "0.0", "--max-update", "1",
+            "--max-tokens", "1000000", "--num-workers", "0", "--valid-subset", "dev", "--no-save",
+            "--log-format", "simple", "--seed", "1", "--save-dir", str(save), *extra]
+
+
+def _valid_pers(out: str) -> dict:
+    line = [l for l in out.splitlines() if "valid on 'dev' subset" in l][-1]
+    return {k: float(v) for k, v in re.findall(r"\| (per(?:_\w+)?) ([\d.]+)", line)}
+
+
+def test_per_language_validation_is_the_same_on_two_ranks(corpus, tmp_path):
+    """dev is one batch per language, so rank 0 validates aa and rank 1 bb. fairseq adds
+    the ranks' logging outputs up by position: per_aa and per_bb must still be what one
+    process reports (the weights stay the seeded initial ones at learning rate 0)."""
+    data, pretrained = corpus
+    alone = _valid_pers(run_cli(["fairseq-train", *_finetune_validate(data, pretrained, tmp_path / "one")]).stdout)
+    init = f"tcp://127.0.0.1:{free_port()}"
+    procs = [
+        subprocess.Popen(
+            [str(BIN / "fairseq-train"), *_finetune_validate(data, pretrained, tmp_path / "two", "--cpu", "--distributed-world-size", "2",
+                               "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
+                               "--distributed-init-method", init, "--distributed-rank", str(rank),
+                               "--distributed-no-spawn")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env=dict(os.environ, OMP_NUM_THREADS="1"),
+        )
+        for rank in range(2)
+    ]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs[1][-3000:] + outs[0][-3000:]
+    assert "training on 2 devices" in outs[0]
+    assert set(alone) == {"per", "per_aa", "per_bb"} and alone["per_aa"] != alone["per_bb"]
+    assert _valid_pers(outs[0]) == alone

@@ -1,14 +1,14 @@
 """Pre-training through fairseq's CLIs: train, checkpoint, resume; hydra recipe; 2 ranks."""
 
 import re
-import socket
 import subprocess
 
 import pytest
 import torch
 
 from conftest import (
-    BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, pretrain_cli, readme_command, run_cli, write_language,
+    BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, free_port, pretrain_cli, readme_command, run_cli,
+    write_language,
 )
 
 
@@ -58,15 +58,9 @@ def test_hydra_tiny_recipe_trains_and_resumes(multilingual_data, tmp_path):
     assert _updates(run / "ckpt/checkpoint_last.pt") == 6
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_gloo_training(multilingual_data, tmp_path):
     """fairseq's own distributed engine on CPU: two ranks, gloo, one shared checkpoint."""
-    init = f"tcp://127.0.0.1:{_free_port()}"
+    init = f"tcp://127.0.0.1:{free_port()}"
     procs = [
         subprocess.Popen(
             [str(BIN / "fairseq-train"), str(multilingual_data), "--user-dir", str(PLUGIN),
@@ -124,3 +118,30 @@ def test_alpha_outside_unit_interval_is_refused(multilingual_data, tmp_path):
     out = pretrain_cli(multilingual_data, tmp_path / "ckpt", "--sampling-alpha", "1.5", check=False)
     assert out.returncode != 0 and "alpha must be in [0, 1]" in out.stdout
     assert "Start iterating over samples" not in out.stdout
+
+
+def test_logging_outputs_have_the_same_keys_for_every_language():
+    """fairseq sums summable logging outputs across ranks by position: batches of different
+    languages (on different ranks) must give the same keys in the same order."""
+    from types import SimpleNamespace
+
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+
+    from xlsr_plugin.criterions.xlsr_wav2vec import XlsrWav2vecCriterion, XlsrWav2vecCriterionConfig
+
+    torch.manual_seed(0)
+    model = Wav2Vec2Model(Wav2Vec2Config(
+        conv_feature_layers="[(8, 10, 5)] + [(8, 3, 2)] * 4 + [(8, 2, 2)] * 2", encoder_layers=1,
+        encoder_embed_dim=16, encoder_ffn_embed_dim=16, encoder_attention_heads=1, final_dim=8,
+        latent_vars=4, conv_pos=4, conv_pos_groups=2, num_negatives=2, mask_prob=0.3, mask_length=2,
+        quantize_targets=True,
+    )).eval()
+    criterion = XlsrWav2vecCriterion(XlsrWav2vecCriterionConfig(), SimpleNamespace(languages=["aa", "bb", "cc"]))
+    keys = []
+    for lang in (0, 2):
+        sample = {"net_input": {"source": torch.randn(2, 8000)}, "id": torch.arange(2), "lang": torch.tensor([lang] * 2)}
+        with torch.no_grad():
+            _, _, log = criterion.forward(model, sample)
+        keys.append(list(log))
+        assert log[f"_xlsr:{'aa' if lang == 0 else 'cc'}:batches"] == 1 and log["_xlsr:bb:batches"] == 0
+    assert keys[0] == keys[1]

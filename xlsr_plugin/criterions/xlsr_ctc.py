@@ -15,7 +15,9 @@ labels     logged                      ``--best-checkpoint-metric``
 
 fairseq's own ``uer`` (all dictionary units, ``|`` included) is logged too. Lower is
 better for all of them (``--maximize-best-checkpoint-metric`` stays off). Per-language
-entries rely on batches holding one language (``xlsr_plugin.data.multilingual``).
+entries rely on batches holding one language (``xlsr_plugin.data.multilingual``); every
+batch carries every language's entries (zeros but for its own), because fairseq adds
+logging outputs up across ranks by position.
 
 Each validation batch is decoded once: fairseq's ``ctc`` decodes greedily for its
 ``uer``/``wer``, so the parent computes only the loss here, and ``uer`` is counted from
@@ -104,13 +106,16 @@ class XlsrCtcCriterion(CtcCriterion):
             ref_text, hyp_text = strings(ref), strings(hyp)
             for kind_errors in errors.values():
                 kind_errors.add(ref_text, hyp_text)
-        lang = batch_language(sample, self.languages)
+        this = batch_language(sample, self.languages)
         for kind, kind_errors in errors.items():
             counts[f"{kind}_errors"] = kind_errors.overall.errors
             counts[f"{kind}_total"] = kind_errors.overall.total
-            if lang is not None:
-                counts[f"{PREFIX}{lang}:{kind}_errors"] = kind_errors.overall.errors
-                counts[f"{PREFIX}{lang}:{kind}_total"] = kind_errors.overall.total
+            # every language's slots on every batch, zeros but for this batch's language:
+            # fairseq sums logging outputs across ranks by position, not by key
+            for lang in self.languages:
+                mine = lang == this
+                counts[f"{PREFIX}{lang}:{kind}_errors"] = kind_errors.overall.errors if mine else 0
+                counts[f"{PREFIX}{lang}:{kind}_total"] = kind_errors.overall.total if mine else 0
         return counts
 
     @staticmethod
@@ -127,12 +132,13 @@ class XlsrCtcCriterion(CtcCriterion):
         for name, (errors, total) in sorted(counts.items()):
             metrics.log_scalar(f"_{name}_errors", errors)
             metrics.log_scalar(f"_{name}_total", total)
-            metrics.log_derived(
+            if total > 0:  # a language the subset does not hold is not reported (as fairseq's uer)
+                metrics.log_derived(
                 name,
-                lambda meters, n=name: safe_round(
-                    meters[f"_{n}_errors"].sum * 100.0 / meters[f"_{n}_total"].sum, 3
-                ) if meters[f"_{n}_total"].sum > 0 else float("nan"),
-            )
+                    lambda meters, n=name: safe_round(
+                        meters[f"_{n}_errors"].sum * 100.0 / meters[f"_{n}_total"].sum, 3
+                    ) if meters[f"_{n}_total"].sum > 0 else float("nan"),
+                )
 
 
 def _parse_key(key: str) -> Optional[Tuple[str, str]]:
