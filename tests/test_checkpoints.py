@@ -44,9 +44,10 @@ def test_continued_pretraining_from_legacy_checkpoint(shared_multilingual_data, 
     state = torch.load(save / "checkpoint_last.pt", weights_only=False)
     assert state["cfg"]["model"]["encoder_attention_heads"] == 4
     start = torch.load(legacy, weights_only=False)["model"]
-    key = "encoder.layers.0.self_attn.k_proj.weight"
-    assert state["model"][key].shape == start[key].shape
-    assert not torch.equal(state["model"][key], start[key])  # trained on from there
+    assert {k: v.shape for k, v in state["model"].items()} == {k: v.shape for k, v in start.items()}
+    # trained on from there (which transformer layers train in 2 updates depends on layerdrop)
+    changed = [k for k in start if not torch.equal(state["model"][k], start[k])]
+    assert any(k.startswith("encoder.layers.") and "self_attn" in k for k in changed), changed
 
 
 class _Payload:

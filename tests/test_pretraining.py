@@ -1,5 +1,6 @@
 """Pre-training through fairseq's CLIs: train, checkpoint, resume; hydra recipe; 2 ranks."""
 
+import os
 import re
 import subprocess
 
@@ -46,6 +47,17 @@ def test_readme_train_command_validates_every_language(tmp_path):
         assert re.search(rf"loss_{lang} [\d.]+", valid[-1]), valid[-1]
 
 
+def test_same_seed_same_weights(multilingual_data, tmp_path):
+    """Masks, distractors, crops and the language draw all follow common.seed: two runs
+    end with identical weights (fairseq alone draws masks from fresh OS entropy)."""
+    states = []
+    for run in ("a", "b"):
+        pretrain_cli(multilingual_data, tmp_path / run, "--max-update", "4")
+        states.append(torch.load(tmp_path / run / "checkpoint_last.pt", weights_only=False)["model"])
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 def test_hydra_tiny_recipe_trains_and_resumes(multilingual_data, tmp_path):
     run = tmp_path / "run"
     args = ["fairseq-hydra-train", "--config-dir", REPO / "recipes/pretraining", "--config-name", "tiny",
@@ -60,24 +72,46 @@ def test_hydra_tiny_recipe_trains_and_resumes(multilingual_data, tmp_path):
 
 def test_two_process_gloo_training(multilingual_data, tmp_path):
     """fairseq's own distributed engine on CPU: two ranks, gloo, one shared checkpoint."""
+    _gloo_ranks([multilingual_data, "--user-dir", PLUGIN, "--task", "xlsr_pretraining", "--arch", "xlsr_base",
+                 "--criterion", "xlsr_wav2vec", *TINY_MODEL_ARGS, *TINY_TRAIN_ARGS,
+                 "--save-dir", tmp_path / "ckpt", "--max-update", "3"])
+    assert _updates(tmp_path / "ckpt/checkpoint_last.pt") == 3
+
+
+def _gloo_ranks(args, world_size=2):
+    """Run ``fairseq-train args`` as ``world_size`` gloo processes; their outputs."""
     init = f"tcp://127.0.0.1:{free_port()}"
     procs = [
         subprocess.Popen(
-            [str(BIN / "fairseq-train"), str(multilingual_data), "--user-dir", str(PLUGIN),
-             "--task", "xlsr_pretraining", "--arch", "xlsr_base", "--criterion", "xlsr_wav2vec",
-             *TINY_MODEL_ARGS, *TINY_TRAIN_ARGS, "--save-dir", str(tmp_path / "ckpt"),
-             "--max-update", "3", "--cpu", "--distributed-world-size", "2",
-             "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp",
-             "--distributed-init-method", init, "--distributed-rank", str(rank),
-             "--distributed-no-spawn"],
+            [str(BIN / "fairseq-train"), *map(str, args), "--cpu", "--distributed-world-size", str(world_size),
+             "--distributed-backend", "gloo", "--ddp-backend", "legacy_ddp", "--distributed-init-method", init,
+             "--distributed-rank", str(rank), "--distributed-no-spawn"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+            env=dict(os.environ, OMP_NUM_THREADS="1"),  # as run_cli: the same arithmetic as one process
         )
-        for rank in range(2)
+        for rank in range(world_size)
     ]
     outs = [p.communicate(timeout=240)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs[1][-3000:] + outs[0][-3000:]
-    assert "training on 2 devices" in outs[0]
-    assert _updates(tmp_path / "ckpt/checkpoint_last.pt") == 3
+    assert [p.returncode for p in procs] == [0] * world_size, outs[-1][-3000:] + outs[0][-3000:]
+    assert f"training on {world_size} devices" in outs[0]
+    return outs
+
+
+def _valid_metrics(out: str) -> dict:
+    line = [l for l in out.splitlines() if "valid on 'dev' subset" in l][-1]
+    return {k: float(v) for k, v in re.findall(r"\| ((?:loss|accuracy)_[a-z]\w*) ([\d.]+)", line)}
+
+
+def test_per_language_validation_is_the_same_on_two_ranks(multilingual_data, tmp_path):
+    """dev is one batch per language (aa, cc on rank 0, bb on rank 1) and validation is
+    seeded per batch: per-language loss and accuracy of 2 gloo ranks equal one process's
+    (learning rate 0 keeps the seeded initial weights in both runs)."""
+    args = [multilingual_data, "--user-dir", PLUGIN, "--task", "xlsr_pretraining", "--arch", "xlsr_base",
+            "--criterion", "xlsr_wav2vec", *TINY_MODEL_ARGS, *TINY_TRAIN_ARGS, "--lr", "0.0",
+            "--max-update", "1", "--no-save", "--save-dir", tmp_path / "ckpt"]
+    alone = _valid_metrics(run_cli(["fairseq-train", *args]).stdout)
+    assert {k.split("_")[1] for k in alone} == {"aa", "bb", "cc"}
+    assert _valid_metrics(_gloo_ranks(args)[0]) == alone
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
-from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset
+from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset, data_utils
 from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
 
 from manifests.sampling import format_table, sampling_table, utterance_weights
@@ -34,12 +34,23 @@ logger = logging.getLogger(__name__)
 class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     """``FileAudioDataset`` whose items and batches carry the language index ``lang``.
 
-    The index sits beside ``net_input`` (not in it), so models never see it.
+    The index sits beside ``net_input`` (not in it), so models never see it. A batch is
+    cropped to its shortest utterance at random offsets; fairseq draws them from the
+    global numpy RNG, whose state depends on all the process did before (so a batch
+    differed between one process and a rank of several, and between resumed and
+    uninterrupted runs). Here the offsets are seeded by ``seed``, the epoch, the
+    language and the batch's utterances.
     """
 
-    def __init__(self, manifest_path: str, lang_id: int, **kwargs):
+    def __init__(self, manifest_path: str, lang_id: int, seed: int = 1, **kwargs):
         super().__init__(manifest_path, **kwargs)
         self.lang_id = lang_id
+        self.seed = seed
+        self.epoch = 1
+
+    def set_epoch(self, epoch):
+        super().set_epoch(epoch)
+        self.epoch = epoch
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
@@ -47,7 +58,8 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
         return item
 
     def collater(self, samples):
-        batch = super().collater(samples)
+        with data_utils.numpy_seed(self.seed, self.epoch, self.lang_id, *(s["id"] for s in samples)):
+            batch = super().collater(samples)
         if batch:
             kept = [s for s in samples if s["source"] is not None]
             batch["lang"] = torch.LongTensor([s["lang"] for s in kept])
@@ -116,7 +128,13 @@ class LanguageConcatDataset(ConcatDataset):
 
 
 class LanguageMultiCorpusDataset(CompleteBatching, MultiCorpusDataset):
-    """fairseq's ``MultiCorpusDataset``, batching every drawn utterance."""
+    """fairseq's ``MultiCorpusDataset``, batching every drawn utterance and telling its
+    languages the epoch (their crops are seeded by it)."""
+
+    def set_epoch(self, epoch, **unused):
+        super().set_epoch(epoch)
+        for dataset in self.datasets.values():
+            dataset.set_epoch(epoch)
 
 
 def language_hours(datasets: Mapping[str, FairseqDataset], sample_rate: int) -> Dict[str, float]:

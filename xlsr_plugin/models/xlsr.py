@@ -18,6 +18,8 @@ import logging
 from dataclasses import dataclass, field, fields
 from typing import Optional, Tuple
 
+import torch
+from fairseq.data.data_utils import compute_mask_indices
 from fairseq.models import register_model
 from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
 from omegaconf import open_dict
@@ -111,6 +113,34 @@ def record_architecture(model, model_cfg) -> None:
 
 
 class _XlsrModel(Wav2Vec2Model):
+    def apply_mask(self, x, padding_mask, mask_indices=None, mask_channel_indices=None):
+        """fairseq draws time and channel masks from ``np.random.default_rng(None)``: fresh
+        OS entropy on every call, so two runs with the same seed mask differently and end
+        with different weights. Here they come from a seed drawn from torch's generator,
+        which fairseq seeds (``common.seed`` + update number) before every training step
+        and the task seeds per validation batch; fairseq's own ``apply_mask`` then applies
+        them. (Channel masks before the time masks, ``mask_channel_before``, stay fairseq's.)"""
+        B, T, C = x.shape
+        need_time = self.mask_prob > 0 and mask_indices is None
+        need_channels = self.mask_channel_prob > 0 and not self.mask_channel_before and mask_channel_indices is None
+        if need_time or need_channels:
+            seed, rows = int(torch.randint(0, 2**31 - 1, (1,))), torch.arange(B)
+        if need_time:
+            mask_indices = torch.from_numpy(compute_mask_indices(
+                (B, T), padding_mask, self.mask_prob, self.mask_length, self.mask_selection, self.mask_other,
+                min_masks=2, no_overlap=self.no_mask_overlap, min_space=self.mask_min_space,
+                require_same_masks=self.cfg.require_same_masks, mask_dropout=self.cfg.mask_dropout,
+                seed=seed, epoch=0, indices=rows,
+            )).to(x.device)
+        if need_channels:
+            channels = compute_mask_indices(
+                (B, C), None, self.mask_channel_prob, self.mask_channel_length, self.mask_channel_selection,
+                self.mask_channel_other, no_overlap=self.no_mask_channel_overlap,
+                min_space=self.mask_channel_min_space, seed=seed, epoch=1, indices=rows,
+            )
+            mask_channel_indices = torch.from_numpy(channels).to(x.device).unsqueeze(1).expand(-1, T, -1)
+        return super().apply_mask(x, padding_mask, mask_indices, mask_channel_indices)
+
     @classmethod
     def build_model(cls, cfg, task=None):
         if not cfg.init_checkpoint:

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from fairseq import utils
+from fairseq.data import data_utils
 from fairseq.data.text_compressor import TextCompressionLevel
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
@@ -139,12 +141,25 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         check_manifest(
             path, lang or split, self.cfg.sample_rate, check_audio=not self.cfg.skip_manifest_check
         )
-        return LanguageAudioDataset(str(path), lang_id, **self.audio_dataset_kwargs(task_cfg))
+        return LanguageAudioDataset(str(path), lang_id, seed=self.cfg.seed, **self.audio_dataset_kwargs(task_cfg))
 
     def build_model(self, model_cfg, from_checkpoint=False):
         model = super().build_model(model_cfg, from_checkpoint)
         record_architecture(model, model_cfg)
         return model
+
+    def valid_step(self, sample, model, criterion):
+        """Validation draws masks (numpy) and distractors (torch) at random. Seeded per batch
+        from ``common.seed`` and the batch's first utterance, a batch is scored the same on
+        any rank, in any order and in every run (so per-language numbers of 2 ranks equal
+        those of one process); the training RNG streams are restored afterwards."""
+        if not sample or "id" not in sample or len(sample["id"]) == 0:
+            return super().valid_step(sample, model, criterion)
+        lang = sample.get("lang")
+        key = (int(sample["id"][0]), int(lang[0]) if lang is not None and len(lang) else UNKNOWN_LANGUAGE)
+        seed = int(hash((self.cfg.seed, *key)) % 1_000_000)
+        with data_utils.numpy_seed(seed), utils.set_torch_seed(seed):
+            return super().valid_step(sample, model, criterion)
 
     def load_dataset(self, split: str, task_cfg=None, **kwargs):
         task_cfg = task_cfg or self.cfg
