@@ -1,7 +1,7 @@
 """Language-balanced mixes for XLSR pre-training (section 3.2: p_l ∝ (n_l/N)^alpha).
 
 Two ways to train on the balanced distribution, both from the same table
-(:func:`manifests.sampling.sampling_table`):
+(:func:`xlsr_core.sampling.sampling_table`):
 
 * **a combined manifest** for stock ``audio_pretraining``: each language contributes
   ``p_l * T`` hours (``T`` = total hours, by default the natural total), by repeating
@@ -14,7 +14,7 @@ Two ways to train on the balanced distribution, both from the same table
 * **weights**: ``task.sampling_alpha`` for the plugin's ``xlsr_pretraining`` task (which
   computes p_l itself each epoch), or ``multi_corpus_sampling_weights`` for fairseq's
   ``MultiCorpusDataset``; that class draws utterances, so the weights are per-utterance
-  (:func:`manifests.sampling.utterance_weights`) and sum to exactly 1.0.
+  (:func:`xlsr_core.sampling.utterance_weights`) and sum to exactly 1.0.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from xlsr_core.sampling import LanguageShare, check_alpha, format_table, sampling_table, utterance_weights
+
 from . import formats, layout
-from .sampling import LanguageShare, check_alpha, format_table, sampling_table, utterance_weights
 
 
 @dataclass

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf, open_dict
 
 import xlsr_plugin  # noqa: F401  (registers the task)
 from fairseq import tasks
-from manifests.sampling import exact_distribution, sampling_probabilities
+from xlsr_core.sampling import exact_distribution, sampling_probabilities
 from conftest import write_language
 from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig
 

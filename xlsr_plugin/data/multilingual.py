@@ -2,7 +2,7 @@
 
 Training splits are re-sampled every epoch with fairseq's ``MultiCorpusDataset``:
 each language gets the share ``p_l ∝ (n_l/N)^alpha`` of the epoch's audio
-(``manifests.sampling``), deterministically from ``seed`` and the epoch, so every
+(``xlsr_core.sampling``), deterministically from ``seed`` and the epoch, so every
 distributed rank draws the same epoch and fairseq's ``EpochBatchIterator`` hands each
 rank its own shard of the batches. Batches hold one language each
 (``batch_sample=True``), which is what makes per-language loss, accuracy and code
@@ -25,7 +25,7 @@ import torch
 from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset
 from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
 
-from manifests.sampling import format_table, sampling_table, utterance_weights
+from xlsr_core.sampling import format_table, sampling_table, utterance_weights
 from xlsr_plugin.data.batching import CompleteBatching, complete_batches
 
 logger = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrai
 from omegaconf import II
 
 from manifests import layout
-from manifests.sampling import check_alpha
+from xlsr_core.sampling import check_alpha
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
 from xlsr_plugin.data.validation import check_manifest
 from xlsr_plugin.models.xlsr import record_architecture
