@@ -22,7 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, List, Sequence, Tuple, Union
 
+import numpy as np
+
 from xlsr_core.labels import SEPARATOR
+from xlsr_core.sampling import language_hours
 
 PathLike = Union[str, os.PathLike]
 
@@ -52,11 +55,14 @@ class Manifest:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def total_samples(self) -> int:
-        return sum(n for _, n in self.entries)
+    def sizes(self) -> np.ndarray:
+        """Samples per utterance, in manifest order (``FileAudioDataset.sizes`` before
+        its ``min_sample_size`` filter)."""
+        return np.fromiter((n for _, n in self.entries), dtype=np.int64, count=len(self.entries))
 
     def hours(self, sample_rate: int) -> float:
-        return self.total_samples() / sample_rate / 3600.0
+        """All the audio listed (no ``min_sample_size`` filter)."""
+        return language_hours(self.sizes(), sample_rate)
 
 
 class ManifestError(ValueError):

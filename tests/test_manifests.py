@@ -354,7 +354,7 @@ def make_manifests(out: Path):
 
 
 def test_balance_table_weights_and_combined_manifest(tmp_path, capsys):
-    from manifests.sampling import sampling_probabilities
+    from xlsr_core.sampling import sampling_probabilities
 
     out = tmp_path / "data"
     sizes = make_manifests(out)

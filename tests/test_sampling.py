@@ -1,5 +1,8 @@
-"""Language-balanced sampling: the formula, what an epoch actually draws, and ranks."""
+"""Language-balanced sampling: the formula, what an epoch actually draws, and ranks;
+the table `xlsr-manifest balance` prints is the one training logs."""
 
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -8,8 +11,12 @@ from omegaconf import OmegaConf, open_dict
 
 import xlsr_plugin  # noqa: F401  (registers the task)
 from fairseq import tasks
-from manifests.sampling import exact_distribution, sampling_probabilities
-from conftest import write_language
+from fairseq.data import FileAudioDataset
+from manifests import formats, layout
+from xlsr_core.sampling import (
+    SamplingTable, exact_distribution, kept_utterances, language_hours, sampling_probabilities,
+)
+from conftest import pretrain_cli, run_cli, write_language
 from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig
 
 HOURS = {"aa": 40.0, "bb": 8.0, "cc": 1.0}
@@ -173,3 +180,103 @@ def test_every_utterance_is_batched_whatever_the_batch_multiple(tmp_path, n):
             else:  # every utterance once; a multilingual subset numbers them across languages
                 want = Counter((int(ds[i]["lang"]), i) for i in range(len(ds)))
             assert got == want, (subset, max_tokens)
+
+
+# ------------------------------------------- one table for xlsr-manifest and training
+
+MIN_SAMPLES = 8000  # 0.5 s: the clips below are skipped by FileAudioDataset
+
+
+def _corpus_with_short_clips(data):
+    """Per language a few clips shorter than MIN_SAMPLES; bb has one of exactly
+    MIN_SAMPLES (kept: fairseq skips only *fewer* samples) and one a sample short."""
+    for lang, durations in {
+        "aa": [1.5] * 6 + [0.2] * 5,
+        "bb": [1.0] * 4 + [0.5, 0.49995],  # 8000 and 7999 samples
+        "cc": [1.2] * 3 + [0.1] * 2,
+    }.items():
+        write_language(data, "train", lang, durations)
+        write_language(data, "dev", lang, [1.0, 1.2])
+    return data
+
+
+def _printed_table(out: str):
+    """The sampling table(s) in a program's output: the title line, header and rows."""
+    lines = out.splitlines()
+    tables = []
+    for i, line in enumerate(lines):
+        if line.startswith("language sampling, alpha="):
+            end = i + 2
+            while end < len(lines) and lines[end].endswith("x") and len(lines[end].split()) == 6:
+                end += 1
+            tables.append(lines[i:end])
+    assert tables, out[-3000:]
+    return tables
+
+
+def test_hours_count_what_file_audio_dataset_keeps(tmp_path):
+    path = write_language(tmp_path, "train", "bb", [1.0, 0.5, 0.49995, 0.2, 2.0])
+    sizes = formats.read_manifest(path).sizes()
+    assert sizes.tolist() == [16000, 8000, 7999, 3200, 32000]
+    for min_size in (None, 0, MIN_SAMPLES, 16001):
+        ds = FileAudioDataset(str(path), sample_rate=16000, min_sample_size=min_size)
+        assert kept_utterances(sizes, min_size).sum() == len(ds)
+        assert sizes[kept_utterances(sizes, min_size)].tolist() == ds.sizes.tolist()
+        assert language_hours(sizes, 16000, min_size) == language_hours(ds.sizes, 16000)
+    assert language_hours(sizes, 16000, MIN_SAMPLES) == (16000 + 8000 + 32000) / 16000 / 3600
+
+
+def test_table_from_sizes_is_the_table_from_hours():
+    sizes = {"aa": [16000] * 6 + [100] * 3, "bb": [8000] * 4, "cc": [32000]}
+    table = SamplingTable.from_sizes(sizes, 0.5, 16000, min_sample_size=1000)
+    hours = {"aa": 6 / 3600, "bb": 2 / 3600, "cc": 2 / 3600}
+    assert table == SamplingTable.from_hours(hours, {"aa": 6, "bb": 4, "cc": 1}, 0.5)
+    assert table.probabilities == sampling_probabilities(hours, 0.5)
+    assert sum(table.utterance_weights.values()) == 1.0  # exactly, as MultiCorpusDataset asserts
+    # audio shares of the weights are p_l: weight_l * mean utterance length_l ∝ p_l
+    audio = {l: table.utterance_weights[l] * hours[l] / n for l, n in (("aa", 6), ("bb", 4), ("cc", 1))}
+    z = sum(audio.values())
+    assert {l: a / z for l, a in audio.items()} == pytest.approx(table.probabilities, rel=1e-12)
+    with pytest.raises(ValueError, match=r"cc have no utterances of at least 40000 samples"):
+        SamplingTable.from_sizes(sizes, 0.5, 16000, min_sample_size=40000)
+
+
+def test_balance_prints_the_table_training_logs(tmp_path):
+    """Same corpus, alpha and min_sample_size: `xlsr-manifest balance` and
+    `fairseq-train --task xlsr_pretraining` print the same table, line for line."""
+    data = _corpus_with_short_clips(tmp_path / "data")
+    alpha, min_size = "0.3", str(MIN_SAMPLES)
+    balanced = run_cli(["xlsr-manifest", "balance", data, "--alpha", alpha,
+                        "--min-sample-size", min_size]).stdout
+    trained = pretrain_cli(data, tmp_path / "ckpt", "--max-update", "1",
+                           "--sampling-alpha", alpha, "--min-sample-size", min_size).stdout
+    [table] = _printed_table(balanced)
+    assert len(table) == 2 + 3  # title, header, aa bb cc
+    assert all(t == table for t in _printed_table(trained))
+    assert f"task.sampling_alpha={alpha} task.min_sample_size={min_size}" in balanced
+    # the filter matters here: without it, balance counts clips training never loads
+    unfiltered = run_cli(["xlsr-manifest", "balance", data, "--alpha", alpha]).stdout
+    assert _printed_table(unfiltered)[0] != table
+    assert table[3].split()[:3] == ["bb", "0.001", "5"]  # 8000 samples kept, 7999 not
+
+
+def test_balance_mix_leaves_out_what_training_skips(tmp_path):
+    data = _corpus_with_short_clips(tmp_path / "data")
+    run_cli(["xlsr-manifest", "balance", data, "--alpha", "0.5", "--min-sample-size", MIN_SAMPLES,
+             "--output-split", "train-bal"])
+    mix = formats.read_manifest(layout.manifest_path(data, "train-bal"))
+    assert mix.entries and min(n for _, n in mix.entries) == MIN_SAMPLES
+    probs = SamplingTable.from_sizes(
+        {l: formats.read_manifest(layout.manifest_path(data, "train", l)).sizes() for l in ("aa", "bb", "cc")},
+        0.5, 16000, MIN_SAMPLES).probabilities
+    total = sum(n for _, n in mix.entries)
+    for lang in ("aa", "bb", "cc"):  # audio share = p_l within a clip
+        got = sum(n for r, n in mix.entries if r.startswith(f"{lang}/"))
+        assert abs(got - probs[lang] * total) <= 24000
+
+
+def test_sampling_and_builders_import_no_fairseq_or_torch():
+    code = ("import sys, xlsr_core.sampling, manifests.balance, manifests.cli\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'fairseq', 'torch', 'xlsr_plugin'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -2,7 +2,8 @@
 
 Training splits are re-sampled every epoch with fairseq's ``MultiCorpusDataset``:
 each language gets the share ``p_l ∝ (n_l/N)^alpha`` of the epoch's audio
-(``manifests.sampling``), deterministically from ``seed`` and the epoch, so every
+(``xlsr_core.sampling.SamplingTable``, over the utterances ``FileAudioDataset`` kept
+after ``min_sample_size``), deterministically from ``seed`` and the epoch, so every
 distributed rank draws the same epoch and fairseq's ``EpochBatchIterator`` hands each
 rank its own shard of the batches. Batches hold one language each
 (``batch_sample=True``), which is what makes per-language loss, accuracy and code
@@ -18,14 +19,14 @@ still batched per language. Every dataset here batches through
 import bisect
 import logging
 from collections import OrderedDict
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
 from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset, data_utils
 from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
 
-from manifests.sampling import format_table, sampling_table, utterance_weights
+from xlsr_core.sampling import SamplingTable
 from xlsr_plugin.data.batching import CompleteBatching, complete_batches
 
 logger = logging.getLogger(__name__)
@@ -137,10 +138,6 @@ class LanguageMultiCorpusDataset(CompleteBatching, MultiCorpusDataset):
             dataset.set_epoch(epoch)
 
 
-def language_hours(datasets: Mapping[str, FairseqDataset], sample_rate: int) -> Dict[str, float]:
-    return {lang: float(np.sum(ds.sizes)) / sample_rate / 3600.0 for lang, ds in datasets.items()}
-
-
 def combine_languages(
     datasets: "OrderedDict[str, FairseqDataset]",
     *,
@@ -161,16 +158,17 @@ def combine_languages(
             return next(iter(datasets.values()))
         return LanguageConcatDataset(list(datasets.values()))
 
-    hours = language_hours(datasets, sample_rate)
-    utts = {lang: len(ds) for lang, ds in datasets.items()}
-    rows = sampling_table(hours, utts, alpha)
-    logger.info("\n" + format_table(rows, alpha))
+    # ds.sizes are what FileAudioDataset kept: task.min_sample_size is already applied,
+    # so this is the table `xlsr-manifest balance --min-sample-size` prints.
+    table = SamplingTable.from_sizes(
+        {lang: ds.sizes for lang, ds in datasets.items()}, alpha, sample_rate
+    )
+    logger.info("\n" + table.format())
     if len(datasets) == 1:
         return next(iter(datasets.values()))
-    weights = utterance_weights({r.lang: r.sampled for r in rows}, hours, utts)
     return LanguageMultiCorpusDataset(
         OrderedDict(datasets),
-        distribution=list(weights.values()),
+        distribution=[table.utterance_weights[lang] for lang in datasets],
         seed=seed,
         sort_indices=True,
         batch_sample=True,

@@ -36,12 +36,12 @@ MAX_REPORTED = 20
 
 @dataclass(frozen=True)
 class LanguageManifest:
-    """What the sampler needs to know about one language's manifest."""
+    """One language's checked manifest. Its hours are not counted here: the sampler
+    counts them on what the dataset keeps (``xlsr_core.sampling.language_hours``)."""
 
     lang: str
     path: Path
     utterances: int
-    hours: float
 
 
 def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Optional[str]:
@@ -103,7 +103,6 @@ def check_manifest(
         lang=lang,
         path=Path(path),
         utterances=len(manifest),
-        hours=manifest.hours(sample_rate),
     )
 
 

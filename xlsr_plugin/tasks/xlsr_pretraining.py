@@ -3,7 +3,8 @@
 Extends fairseq's ``audio_pretraining`` with what XLSR adds (Conneau et al. 2020, §3):
 one manifest per language (``<split>_<lang>.tsv`` in ``task.data``, named by
 ``manifests.layout``), language-balanced re-sampling of the training split every epoch
-with ``p_l ∝ (n_l/N)^alpha`` (``xlsr_plugin.data.multilingual``), and evaluation per
+with ``p_l ∝ (n_l/N)^alpha`` (``xlsr_plugin.data.multilingual``, with the table of
+``xlsr_core.sampling`` that ``xlsr-manifest balance`` prints too), and evaluation per
 language. Every manifest line is checked before the first step
 (``xlsr_plugin.data.validation``).
 
@@ -25,7 +26,7 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrai
 from omegaconf import II
 
 from manifests import layout
-from manifests.sampling import check_alpha
+from xlsr_core.sampling import check_alpha
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
 from xlsr_plugin.data.validation import check_manifest
 from xlsr_plugin.models.xlsr import record_architecture
@@ -47,8 +48,9 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
     sampling_alpha: float = field(
         default=0.5,
         metadata={
-            "help": "language sampling p_l ∝ (n_l/N)^alpha over hours n_l: 1 = natural "
-            "distribution, 0 = uniform over languages; the paper uses 0.5"
+            "help": "language sampling p_l ∝ (n_l/N)^alpha over hours n_l (of the clips "
+            "min_sample_size keeps): 1 = natural distribution, 0 = uniform over languages; "
+            "the paper uses 0.5. xlsr-manifest balance prints the same table"
         },
     )
     skip_manifest_check: bool = field(
