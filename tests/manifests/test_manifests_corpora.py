@@ -1,63 +1,14 @@
 """xlsr-manifest builders on tiny corpora written in each release layout (through the CLI)."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
 from manifests import formats, layout
 from manifests.cli import main
-
-SR = 16_000
-CLI = str(Path(sys.executable).parent / "xlsr-manifest")
-
-
-def tone(seconds, rate, freq=300.0):
-    t = np.arange(int(round(seconds * rate))) / rate
-    return (0.2 * np.sin(2 * np.pi * freq * t)).astype("float32")
-
-
-def run_cli(*argv):
-    assert main([str(a) for a in argv]) == 0
-
-
-def read_rejects(path):
-    lines = formats.read_lines(path)
-    assert lines[0] == "key\tsource\treason\tdetail"
-    return [line.split("\t") for line in lines[1:]]
-
-
-# ---------------------------------------------------------------- CommonVoice
-
-def make_commonvoice(root: Path):
-    """es: 4 good clips + missing, corrupt, empty, too short, empty sentence, non-UTF-8 line."""
-    es = root / "es" / "clips"
-    es.mkdir(parents=True)
-    good = {"a": ("¡Hola, Mundo!", 1.0), "b": ("¿Qué tal?", 1.5), "c": ("adiós amigo", 0.75),
-            "d": ("Buenos días", 2.0)}
-    rows = ["client_id\tpath\tsentence\tup_votes"]
-    for i, (k, (text, sec)) in enumerate(good.items()):
-        sf.write(es / f"cv_es_{k}.mp3", tone(sec, 48_000), 48_000, format="MP3")
-        rows.append(f"spk{i % 2}\tcv_es_{k}.mp3\t{text}\t2")
-    (es / "cv_es_corrupt.mp3").write_bytes(b"\x00garbage" * 50)
-    (es / "cv_es_empty.mp3").write_bytes(b"")
-    sf.write(es / "cv_es_short.mp3", tone(0.03, 48_000), 48_000, format="MP3")
-    sf.write(es / "cv_es_blank.mp3", tone(1.0, 48_000), 48_000, format="MP3")
-    rows += ["spk9\tcv_es_missing.mp3\thola", "spk9\tcv_es_corrupt.mp3\thola",
-             "spk9\tcv_es_empty.mp3\thola", "spk9\tcv_es_short.mp3\thola",
-             "spk9\tcv_es_blank.mp3\t¿?", "spk9\tcv_es_x.mp3\t7 gatos"]
-    text = ("\n".join(rows) + "\n").encode() + b"spk9\tcv_es_latin.mp3\tpap\xe1\n"
-    (root / "es" / "train.tsv").write_bytes(text)
-    fr = root / "fr" / "clips"
-    fr.mkdir(parents=True)
-    sf.write(fr / "cv_fr_a.mp3", tone(1.25, 44_100), 44_100, format="MP3")
-    (root / "fr" / "train.tsv").write_text(
-        "client_id\tpath\tsentence\nu1\tcv_fr_a.mp3\tL’ami « fidèle ».\n", encoding="utf-8")
-    return good
+from corpora import CLI, SR, make_commonvoice, read_rejects, run_cli, tone
 
 
 def test_commonvoice_formats_counts_rejects(tmp_path):
@@ -170,8 +121,6 @@ def test_commonvoice_bad_layout_fails_before_work(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-# ---------------------------------------------------------------- folder
-
 def make_folder(root: Path):
     lens = {}
     for lang in ("de", "sw"):
@@ -235,8 +184,6 @@ def test_folder_transcripts_convert_and_filter(tmp_path):
     assert reasons == ["bad transcript", "unreadable audio"]  # "Wort 5", broken.flac
 
 
-# ---------------------------------------------------------------- MLS
-
 def make_mls(root: Path):
     rel = root / "mls_spanish"
     lens = {}
@@ -285,8 +232,6 @@ def test_mls_limited_supervision_sets(tmp_path):
     assert layout.label_path(out, "train-1h", "es", "ltr").read_text("utf-8").splitlines()[0] == (
         "u n a | f r a s e | n ú m e r o |")
 
-
-# ---------------------------------------------------------------- BABEL
 
 BABEL_TRN = """[0.000]
 <no-speech>
@@ -337,76 +282,3 @@ def test_babel_shorten_sphere_is_a_clear_error(tmp_path, capsys):
     assert main(["babel", str(tmp_path / "babel"), str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "shorten" in err and sph.name in err and "sph2pipe" in err
-
-
-# ---------------------------------------------------------------- balance and stats
-
-def make_manifests(out: Path):
-    """Three languages at different roots: es 6 h-ish, fr small, ky tiny (in samples)."""
-    sizes = {"es": [SR * 10] * 30, "fr": [SR * 5] * 6, "ky": [SR * 2] * 3}
-    for lang, ns in sizes.items():
-        root = out.parent / "audio_roots" / lang / "clips"
-        formats.write_manifest(layout.manifest_path(out, "train", lang), formats.Manifest(
-            str(root), [(f"{lang}_{i}.flac", n) for i, n in enumerate(ns)]))
-        formats.write_lines(layout.label_path(out, "train", lang, "wrd"),
-                            [f"{lang} utt {i}" for i in range(len(ns))])
-    return sizes
-
-
-def test_balance_table_weights_and_combined_manifest(tmp_path, capsys):
-    from xlsr_core.sampling import sampling_probabilities
-
-    out = tmp_path / "data"
-    sizes = make_manifests(out)
-    run_cli("balance", out, "--alpha", "0.5", "--seed", "7", "--output-split", "train-bal")
-    text = capsys.readouterr().out
-    hours = {l: sum(ns) / SR / 3600 for l, ns in sizes.items()}
-    total = sum(hours.values())
-    expect = {l: (h / total) ** 0.5 for l, h in hours.items()}
-    z = sum(expect.values())
-    probs = sampling_probabilities(hours, 0.5)
-    for lang in sizes:
-        assert probs[lang] == pytest.approx(expect[lang] / z, rel=1e-12)
-        assert f"{expect[lang] / z:>8.2%}" in text
-    weights = text.split("task.multi_corpus_sampling_weights=")[1].split()[0].split(",")
-    assert sum(float(w) for w in weights) == 1.0  # exactly, as MultiCorpusDataset asserts
-    assert "task.languages=es,fr,ky task.sampling_alpha=0.5" in text
-
-    man = formats.read_manifest(layout.manifest_path(out, "train-bal"))
-    assert man.root == str(tmp_path / "audio_roots")  # common root of all languages
-    got = {l: sum(n for r, n in man.entries if r.startswith(f"{l}/")) for l in sizes}
-    total_samples = sum(sum(ns) for ns in sizes.values())
-    for lang, ns in sizes.items():  # audio share = p_l within half a clip
-        assert abs(got[lang] - probs[lang] * total_samples) <= ns[0] / 2
-    assert got["ky"] > sum(sizes["ky"]) and got["es"] < sum(sizes["es"])  # up / down sampled
-    assert all((Path(man.root) / r).parent.name == "clips" for r, _ in man.entries)
-    wrd = formats.read_lines(layout.label_path(out, "train-bal", None, "wrd"))
-    assert len(wrd) == len(man)
-    assert all(w.split()[0] == r.split("/")[0] for w, (r, _) in zip(wrd, man.entries))
-    first = layout.manifest_path(out, "train-bal").read_bytes()
-    run_cli("balance", out, "--alpha", "0.5", "--seed", "7", "--output-split", "train-bal")
-    assert layout.manifest_path(out, "train-bal").read_bytes() == first  # deterministic
-    run_cli("balance", out, "--alpha", "0.5", "--seed", "8", "--output-split", "train-bal")
-    assert layout.manifest_path(out, "train-bal").read_bytes() != first
-
-
-def test_balance_alpha_one_is_natural(tmp_path, capsys):
-    out = tmp_path / "data"
-    make_manifests(out)
-    run_cli("balance", out, "--alpha", "1", "--output-split", "train-nat")
-    man = formats.read_manifest(layout.manifest_path(out, "train-nat"))
-    assert sorted(r for r, _ in man.entries) == sorted(
-        f"{l}/clips/{l}_{i}.flac" for l, k in (("es", 30), ("fr", 6), ("ky", 3)) for i in range(k))
-    assert main(["balance", str(out), "--alpha", "1.5"]) == 2
-    assert "alpha must be in [0, 1]" in capsys.readouterr().err
-
-
-def test_stats_hours_utterances_speakers(tmp_path, capsys):
-    make_commonvoice(tmp_path / "cv")
-    out = tmp_path / "out"
-    run_cli("commonvoice", tmp_path / "cv", out, "--splits", "train", "--num-jobs", "1")
-    capsys.readouterr()
-    proc = subprocess.run([CLI, "stats", out], capture_output=True, text=True, check=True)
-    rows = {tuple(l.split()[:2]): l.split()[2:] for l in proc.stdout.splitlines()[1:]}
-    assert rows[("es", "train")] == [f"{5.25 / 3600:.3f}", "4", "2"]
-    assert rows[("fr", "train")] == [f"{1.25 / 3600:.3f}", "1", "1"]

@@ -1,34 +1,11 @@
-"""The ``per``/``cer`` scorers and the error-rate definitions shared with validation."""
+"""The ``per``/``cer`` scorers of fairseq-generate and the validation counts of ``xlsr_ctc``."""
 
 import editdistance
 import pytest
 from fairseq.scoring import build_scorer
 
 import xlsr_plugin  # noqa: F401  (registers the scorers)
-from xlsr_core.errors import LanguageErrors, characters, phones, units, words
 from xlsr_plugin.scoring.scorers import CerScorer, CerScorerConfig, announce_batch_languages
-
-
-def test_units_per_label_kind():
-    assert phones("o l a | m u n d o") == list("olamundo")  # boundaries are not phones
-    assert characters("o l a | m u n d o |") == list("ola|mundo")  # | is one space, trailing dropped
-    assert characters("| o l a | | m u n d o |") == list("ola|mundo")  # runs collapse
-    assert characters("o l a | m u n d o |", ignore_separator=True) == list("olamundo")
-    assert words("o l a | m u n d o |") == ["ola", "mundo"]
-    assert words("ola mundo") == ["ola", "mundo"]
-    with pytest.raises(ValueError, match="unknown error rate"):
-        units("xer", "a")
-
-
-def test_cer_counts_a_word_boundary_like_a_space():
-    ref, hyp = "o l a | m u n d o |", "o l a m u n d o |"
-    plain = editdistance.eval("ola mundo", "olamundo") / len("ola mundo")
-    e = LanguageErrors("cer")
-    e.add(ref, hyp)
-    assert e.overall.rate == pytest.approx(100 * plain)
-    letters_only = LanguageErrors("cer", ignore_separator=True)
-    letters_only.add(ref, hyp)
-    assert letters_only.overall.rate == 0.0
 
 
 def test_scorers_registered_beside_wer_and_score_empty_hypotheses():

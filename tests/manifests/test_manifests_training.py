@@ -1,6 +1,5 @@
 """A manifest built by xlsr-manifest trains ``xlsr_pretraining`` for 2 updates."""
 
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
