@@ -12,6 +12,7 @@ set -x
 xlsr-manifest commonvoice "$out/corpus" "$out/data" --languages $langs $extra \
   --splits train dev test train-1h --num-jobs "$jobs"
 xlsr-manifest phonemize "$out/data" --languages $langs $extra --num-jobs "$jobs"
-xlsr-manifest balance "$out/data" --split train --languages $langs --alpha 0.5 > "$out/data/balance.txt"
+xlsr-manifest balance "$out/data" --split train --languages $langs --alpha 0.5 \
+  --min-sample-size 4000 > "$out/data/balance.txt"  # as recipes/pretraining/demo.yaml
 cat "$out/data/balance.txt"
 xlsr-manifest stats "$out/data"
