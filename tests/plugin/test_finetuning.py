@@ -262,19 +262,26 @@ def old_format_checkpoint(new: Path, old: Path) -> None:
 
 
 def test_fairseq_train_from_old_format_checkpoint(corpus, tmp_path):
+    """From an official-format (argparse, arch wav2vec2) checkpoint; masks of time and
+    channels too, and the same seed twice gives the same fine-tuned weights."""
     data, pretrained = corpus
     old = tmp_path / "xlsr_old.pt"
     old_format_checkpoint(pretrained, old)
-    run_cli([
-        "fairseq-train", data, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--labels", "phn",
-        "--arch", "xlsr_ctc", "--w2v-path", old, "--criterion", "xlsr_ctc", "--zero-infinity",
-        "--sentence-avg", "--optimizer", "adam", "--lr", "0.001", "--lr-scheduler", "tri_stage",
-        "--phase-ratio", "[0.1,0.4,0.5]", "--final-lr-scale", "0.05", "--max-update", "4",
-        "--max-tokens", "64000", "--required-batch-size-multiple", "1", "--num-workers", "0",
-        "--apply-mask", "--mask-prob", "0.1", "--mask-length", "2", "--freeze-finetune-updates", "2",
-        "--save-dir", tmp_path / "ckpt", "--no-epoch-checkpoints", "--log-format", "simple",
-        "--best-checkpoint-metric", "per", "--seed", "1", "--valid-subset", "dev",
-    ])
+    states = []
+    for run in ("ckpt", "again"):
+        run_cli([
+            "fairseq-train", data, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--labels", "phn",
+            "--arch", "xlsr_ctc", "--w2v-path", old, "--criterion", "xlsr_ctc", "--zero-infinity",
+            "--sentence-avg", "--optimizer", "adam", "--lr", "0.001", "--lr-scheduler", "tri_stage",
+            "--phase-ratio", "[0.1,0.4,0.5]", "--final-lr-scale", "0.05", "--max-update", "4",
+            "--max-tokens", "64000", "--required-batch-size-multiple", "1", "--num-workers", "0",
+            "--apply-mask", "--mask-prob", "0.1", "--mask-length", "2", "--mask-channel-prob", "0.25",
+            "--mask-channel-length", "8", "--freeze-finetune-updates", "2",
+            "--save-dir", tmp_path / run, "--no-epoch-checkpoints", "--log-format", "simple",
+            "--best-checkpoint-metric", "per", "--seed", "1", "--valid-subset", "dev",
+        ])
+        states.append(torch.load(tmp_path / run / "checkpoint_last.pt", map_location="cpu", weights_only=True))
+    assert all(torch.equal(states[0]["model"][k], states[1]["model"][k]) for k in states[0]["model"])
     state = torch.load(tmp_path / "ckpt" / "checkpoint_best.pt", map_location="cpu", weights_only=True)
     w2v = state["cfg"]["model"]["w2v_args"]
     assert w2v["model"]["_name"] == "wav2vec2" and w2v["task"]["_name"] == "audio_pretraining"

@@ -112,7 +112,10 @@ def record_architecture(model, model_cfg) -> None:
     logger.info(f"weights initialised from {source}; saved configs record its architecture")
 
 
-class _XlsrModel(Wav2Vec2Model):
+class SeededMaskingWav2Vec2(Wav2Vec2Model):
+    """fairseq's wav2vec 2.0 model with reproducible masks (the base of ``xlsr_base`` /
+    ``xlsr_large``; ``xlsr_ctc`` gives an official ``wav2vec2`` encoder this class too)."""
+
     def apply_mask(self, x, padding_mask, mask_indices=None, mask_channel_indices=None):
         """fairseq draws time and channel masks from ``np.random.default_rng(None)``: fresh
         OS entropy on every call, so two runs with the same seed mask differently and end
@@ -141,6 +144,8 @@ class _XlsrModel(Wav2Vec2Model):
             mask_channel_indices = torch.from_numpy(channels).to(x.device).unsqueeze(1).expand(-1, T, -1)
         return super().apply_mask(x, padding_mask, mask_indices, mask_channel_indices)
 
+
+class _XlsrModel(SeededMaskingWav2Vec2):
     @classmethod
     def build_model(cls, cfg, task=None):
         if not cfg.init_checkpoint:

@@ -27,10 +27,12 @@ from typing import Optional
 
 import torch
 from fairseq.models import register_model
+from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Model
 from fairseq.models.wav2vec.wav2vec2_asr import Wav2Vec2CtcConfig, Wav2VecCtc, Wav2VecEncoder
 from omegaconf import MISSING
 
 from xlsr_plugin.checkpoint import load_checkpoint
+from xlsr_plugin.models.xlsr import SeededMaskingWav2Vec2
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +143,8 @@ class XlsrCtcModel(Wav2VecCtc):
                     "a model fine-tuned on differently scaled audio trains, but badly"
                 )
         encoder = Wav2VecEncoder(cfg, len(task.target_dictionary))
+        if type(encoder.w2v_model) is Wav2Vec2Model:  # an official wav2vec2 / XLSR-53 checkpoint
+            encoder.w2v_model.__class__ = SeededMaskingWav2Vec2  # same module, reproducible masks
         _check_channel_masking(cfg, cfg.w2v_args.model.encoder_embed_dim)
         return cls(cfg, encoder, symbols)
 
