@@ -19,6 +19,12 @@ give each language its share of the audio, and the table as printed.
 The ``xlsr_pretraining`` / ``xlsr_finetuning`` tasks build it from their datasets'
 sizes and log it; ``xlsr-manifest balance`` builds it from the manifests with the same
 ``--min-sample-size``: the table a user sees is the one training applies.
+
+XLS-R (Babu et al. 2021) mixed several corpora (VoxPopuli, MLS, CommonVoice,
+VoxLingua107, BABEL) by sampling at two levels, each with its own alpha: first a corpus,
+p_d ∝ (n_d/N)^alpha_corpus, then a language inside it, p_{l|d} ∝ (n_{d,l}/n_d)^alpha.
+:class:`TwoLevelSamplingTable` holds both levels; a (corpus, language) pair, a *unit*
+named ``corpus/lang``, gets p_d · p_{l|d}.
 """
 
 from __future__ import annotations
@@ -180,11 +186,12 @@ class SamplingTable:
         """p_l per language; sums to exactly 1.0."""
         return {r.lang: r.sampled for r in self.rows}
 
-    def format(self) -> str:
-        """The table the task logs and ``xlsr-manifest balance`` prints."""
+    def format(self, of: str = "language", column: str = "lang") -> str:
+        """The table the task logs and ``xlsr-manifest balance`` prints (``of="corpus"``:
+        the corpus level of two-level sampling)."""
         lines = [
-            f"language sampling, alpha={self.alpha:g}: p_l ∝ (n_l/N)^alpha",
-            f"{'lang':<8} {'hours':>9} {'utts':>8} {'natural':>8} {'sampled':>8} {'ratio':>7}",
+            f"{of} sampling, alpha={self.alpha:g}: p_{of[0]} ∝ (n_{of[0]}/N)^alpha",
+            f"{column:<8} {'hours':>9} {'utts':>8} {'natural':>8} {'sampled':>8} {'ratio':>7}",
         ]
         for r in self.rows:
             lines.append(
@@ -196,9 +203,78 @@ class SamplingTable:
     __str__ = format
 
 
+UNIT_SEPARATOR = "/"
+
+
+def unit_name(corpus: str, lang: str) -> str:
+    """The name of a (corpus, language) pair in two-level sampling: ``cv/es``."""
+    return f"{corpus}{UNIT_SEPARATOR}{lang}"
+
+
+@dataclass(frozen=True)
+class TwoLevelSamplingTable:
+    """Corpora first, then languages inside each corpus (XLS-R's two-level sampling).
+
+    ``corpora`` is the corpus-level table (a corpus' hours are its languages' hours),
+    ``languages`` the language table of each corpus, and ``utterance_weights`` the
+    per-utterance weights of every unit (``corpus/lang``) whose audio shares are
+    p_d · p_{l|d}, summing to exactly 1.0 like :attr:`SamplingTable.utterance_weights`.
+    """
+
+    corpora: SamplingTable
+    languages: Dict[str, SamplingTable]
+    utterance_weights: Dict[str, float]
+
+    @classmethod
+    def from_sizes(
+        cls,
+        sizes: Mapping[str, Mapping[str, Sizes]],
+        corpus_alpha: float,
+        language_alpha: float,
+        sample_rate: int,
+        min_sample_size: Optional[int] = None,
+    ) -> "TwoLevelSamplingTable":
+        """``sizes[corpus][lang]``: utterance sizes (samples) of each unit."""
+        languages = {
+            corpus: SamplingTable.from_sizes(by_lang, language_alpha, sample_rate, min_sample_size)
+            for corpus, by_lang in sizes.items()
+        }
+        corpora = SamplingTable.from_hours(
+            {c: math.fsum(t.hours.values()) for c, t in languages.items()},
+            {c: sum(r.utterances for r in t.rows) for c, t in languages.items()},
+            corpus_alpha,
+        )
+        p_corpus = corpora.probabilities
+        raw = {
+            unit_name(c, r.lang): p_corpus[c] * r.sampled * r.utterances / r.hours
+            for c, t in languages.items() for r in t.rows
+        }
+        return cls(corpora, languages, exact_distribution(raw))
+
+    @property
+    def probabilities(self) -> Dict[str, float]:
+        """p_d · p_{l|d} per unit (``corpus/lang``)."""
+        p_corpus = self.corpora.probabilities
+        return {
+            unit_name(c, lang): p_corpus[c] * p
+            for c, t in self.languages.items() for lang, p in t.probabilities.items()
+        }
+
+    def format(self) -> str:
+        """Both levels, as the task logs them: the corpus table, then each corpus' languages."""
+        parts = [self.corpora.format(of="corpus", column="corpus")]
+        for corpus, table in self.languages.items():
+            parts.append(f"[{corpus}] " + table.format())
+        return "\n".join(parts)
+
+    __str__ = format
+
+
 __all__ = [
     "LanguageShare",
     "SamplingTable",
+    "TwoLevelSamplingTable",
+    "unit_name",
     "check_alpha",
     "exact_distribution",
     "kept_utterances",

@@ -220,3 +220,59 @@ def test_balance_mix_leaves_out_what_training_skips(tmp_path):
     for lang in ("aa", "bb", "cc"):  # audio share = p_l within a clip
         got = sum(n for r, n in mix.entries if r.startswith(f"{lang}/"))
         assert abs(got - probs[lang] * total) <= 24000
+
+
+def test_two_level_sampling_over_corpora(tmp_path):
+    """task.data=cv:DIR,mls:DIR: corpora drawn with corpus_alpha, then languages inside
+    each with sampling_alpha (XLS-R); both tables logged, validation over every unit."""
+    from collections import OrderedDict
+
+    from xlsr_core.sampling import TwoLevelSamplingTable
+
+    corpora = {"cv": {"es": [0.5] * 200, "ky": [0.5] * 20}, "mls": {"es": [1.0] * 100, "pl": [1.0] * 30}}
+    for corpus, langs in corpora.items():
+        for lang, durations in langs.items():
+            write_language(tmp_path / corpus, "train", lang, durations)
+            write_language(tmp_path / corpus, "dev", lang, [1.0])
+    cfg = OmegaConf.structured(XlsrPretrainingConfig(
+        data=f"{tmp_path / 'cv'}:{tmp_path / 'mls'}", sampling_alpha=0.5, corpus_alpha=0.3))
+    with open_dict(cfg):
+        cfg._name, cfg.seed, cfg.tpu, cfg.train_subset = "xlsr_pretraining", 1, False, "train"
+    task = tasks.setup_task(cfg)
+    assert task.languages == ["es", "ky", "pl"]
+    task.load_dataset("train")
+    ds = task.dataset("train")
+    table = TwoLevelSamplingTable.from_sizes(
+        {c: OrderedDict((l, [16000 * d for d in ds_]) for l, ds_ in langs.items()) for c, langs in corpora.items()},
+        0.3, 0.5, 16000)
+    assert set(ds.datasets) == {"cv/es", "cv/ky", "mls/es", "mls/pl"}
+    # each unit's audio share of an epoch (averaged over epochs) is p_corpus * p_lang|corpus
+    shares = Counter()
+    for epoch in range(1, 3):
+        ds.set_epoch(epoch)
+        for i in ds.ordered_indices():
+            local, unit = ds._map_index(int(i))
+            shares[unit] += ds.datasets[unit].sizes[local]
+    total = sum(shares.values())
+    for unit, p in table.probabilities.items():
+        assert shares[unit] / total == pytest.approx(p, abs=0.01), unit
+    task.load_dataset("dev")
+    assert len(task.dataset("dev")) == 4  # one dev utterance per unit, each once
+    task.load_dataset("dev_es")  # a language in every corpus that has it
+    assert len(task.dataset("dev_es")) == 2
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "cv").symlink_to(tmp_path / "mls")
+    with pytest.raises(ValueError, match="two are called the same"):
+        with open_dict(cfg):
+            cfg.data = f"{tmp_path / 'cv'}:{tmp_path / 'x' / 'cv'}"
+        tasks.setup_task(cfg)
+
+
+def test_two_level_tables_are_logged(tmp_path):
+    for corpus in ("cv", "mls"):
+        write_language(tmp_path / corpus, "train", "es", [1.0] * 4)
+        write_language(tmp_path / corpus, "dev", "es", [1.0])
+    out = pretrain_cli(f"{tmp_path / 'cv'}:{tmp_path / 'mls'}", tmp_path / "ckpt", "--max-update", "1",
+                       "--corpus-alpha", "0.3").stdout
+    assert "corpus sampling, alpha=0.3" in out and "[cv] language sampling, alpha=0.5" in out
+    assert "[mls] language sampling, alpha=0.5" in out

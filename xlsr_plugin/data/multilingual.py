@@ -26,7 +26,7 @@ import torch
 from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset, data_utils
 from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
 
-from xlsr_core.sampling import SamplingTable
+from xlsr_core.sampling import SamplingTable, TwoLevelSamplingTable
 from xlsr_plugin.data.batching import CompleteBatching, complete_batches
 
 logger = logging.getLogger(__name__)
@@ -145,8 +145,12 @@ def combine_languages(
     alpha: float,
     seed: int,
     resample: bool,
+    table: Optional[TwoLevelSamplingTable] = None,
 ) -> FairseqDataset:
-    """Combine per-language datasets (``lang -> dataset``, in language-index order)."""
+    """Combine per-language datasets (``lang -> dataset``, in language-index order).
+
+    A training split is re-sampled with XLSR's table over these languages, or with
+    ``table`` (two-level sampling; then the keys are ``corpus/lang`` units)."""
     empty = [lang for lang, ds in datasets.items() if len(ds) == 0]
     if empty:
         raise ValueError(
@@ -160,9 +164,10 @@ def combine_languages(
 
     # ds.sizes are what FileAudioDataset kept: task.min_sample_size is already applied,
     # so this is the table `xlsr-manifest balance --min-sample-size` prints.
-    table = SamplingTable.from_sizes(
-        {lang: ds.sizes for lang, ds in datasets.items()}, alpha, sample_rate
-    )
+    if table is None:
+        table = SamplingTable.from_sizes(
+            {lang: ds.sizes for lang, ds in datasets.items()}, alpha, sample_rate
+        )
     logger.info("\n" + table.format())
     if len(datasets) == 1:
         return next(iter(datasets.values()))

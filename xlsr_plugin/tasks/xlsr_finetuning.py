@@ -12,9 +12,9 @@ attached per utterance) on top of ``xlsr_pretraining`` (one manifest per languag
 Every label file is checked before the first step, beside the audio checks
 (``xlsr_plugin.data.validation``): line counts, symbols missing from the dictionary,
 utterances too short for their labels or longer than ``max_sample_size``. How many
-frames an utterance makes is asked of the model's feature encoder; splits that fairseq
-loads before it builds the model (validation) are checked with the standard wav2vec 2.0
-encoder first and again once the model exists.
+frames an utterance makes is asked of the model's feature encoder (``fairseq-train`` and
+``fairseq-generate`` build the model first); a split loaded before any model exists is
+checked with the standard wav2vec 2.0 encoder, and again once the model is built.
 
 For ``fairseq-generate`` the task builds a CTC generator (``xlsr_plugin.decoding``):
 greedy by default, beam search with KenLM when ``kenlm_model`` is set; and it tells the
@@ -118,6 +118,11 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 f"{', '.join(f'{k} ({v.units})' for k, v in LABEL_KINDS.items())} (--labels phn)"
             )
         super().__init__(cfg)
+        if self.two_level:
+            raise ValueError(
+                f"task.data={cfg.data!r} names several corpora, which is for pre-training: "
+                "fine-tuning reads labels and dict.<labels>.txt from one folder"
+            )
         self.feature_frames = default_feature_frames  # until the model is built
         self._lengths_to_recheck: List[LabelLengths] = []
 

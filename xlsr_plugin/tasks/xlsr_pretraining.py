@@ -15,6 +15,7 @@ as it is, so ``--valid-subset valid_es,valid_ru`` and ``--gen-subset test_es`` w
 
 import logging
 from collections import OrderedDict
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -26,7 +27,7 @@ from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrai
 from omegaconf import II
 
 from manifests import layout
-from xlsr_core.sampling import check_alpha
+from xlsr_core.sampling import TwoLevelSamplingTable, check_alpha, unit_name
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
 from xlsr_plugin.data.validation import check_manifest
 from xlsr_plugin.models.xlsr import record_architecture
@@ -60,10 +61,33 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
             "lines are listed up front: missing/empty/unreadable files, wrong sample rate)"
         },
     )
+    corpus_alpha: float = field(
+        default=0.5,
+        metadata={
+            "help": "two-level sampling (task.data=/data/cv:/data/mls, several corpus folders "
+            "as XLS-R mixed corpora): p_d ∝ (n_d/N)^corpus_alpha over corpora, then "
+            "sampling_alpha over the languages inside each; unused with one folder"
+        },
+    )
     train_subset: str = field(
         default=II("dataset.train_subset"),
         metadata={"help": "the split that is re-sampled by language every epoch"},
     )
+
+
+def parse_corpora(data: str) -> "OrderedDict[Optional[str], str]":
+    """``task.data``: one folder (``{None: folder}``), or several corpus folders in
+    fairseq's own path-list syntax (``/data/cv:/data/mls``), each named by its folder."""
+    folders = utils.split_paths(str(data))
+    if len(folders) == 1:
+        return OrderedDict([(None, folders[0])])
+    names = [Path(f.rstrip("/")).name for f in folders]
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"task.data={data!r}: corpora are named by their folders, and two are called the "
+            "same; link one under another name"
+        )
+    return OrderedDict(zip(names, folders))
 
 
 @register_task("xlsr_pretraining", dataclass=XlsrPretrainingConfig)
@@ -76,6 +100,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         super().__init__(cfg)
         check_alpha(cfg.sampling_alpha)
         self._refuse_unsupported(cfg)
+        self.corpora = parse_corpora(cfg.data)
+        self.two_level = next(iter(self.corpora)) is not None
+        if self.two_level:
+            check_alpha(cfg.get("corpus_alpha", 0.5))
+            logger.info("corpora: " + ", ".join(f"{c} ({d})" for c, d in self.corpora.items()))
         self.languages: List[str] = self._resolve_languages()
         logger.info(f"languages ({len(self.languages)}): {', '.join(self.languages)}")
 
@@ -111,7 +140,7 @@ class XlsrPretrainingTask(AudioPretrainingTask):
                 raise ValueError(f"task.languages lists a language twice: {self.cfg.languages}")
             return langs
         split = self._train_subset()
-        found = layout.discover_languages(self.cfg.data, split)
+        found = sorted({l for folder in self.corpora.values() for l in layout.discover_languages(folder, split)})
         if not found:
             logger.warning(
                 f"no {split}_<lang>.tsv manifests in {self.cfg.data}; set task.languages "
@@ -136,10 +165,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             kwargs.update(compute_mask=True, **task_cfg.precompute_mask_config)
         return kwargs
 
-    def build_language_dataset(self, split: str, lang: Optional[str], task_cfg):
-        """One language's dataset for ``split``; fine-tuning adds its labels here."""
+    def build_language_dataset(self, split: str, lang: Optional[str], task_cfg, corpus: Optional[str] = None):
+        """One language's dataset for ``split`` (of ``corpus``, with several); fine-tuning
+        adds its labels here."""
         lang_id = self.languages.index(lang) if lang in self.languages else UNKNOWN_LANGUAGE
-        path = layout.manifest_path(self.cfg.data, split, lang)
+        path = layout.manifest_path(self.corpora[corpus], split, lang)
         check_manifest(
             path, lang or split, self.cfg.sample_rate, check_audio=not self.cfg.skip_manifest_check
         )
@@ -167,6 +197,9 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         task_cfg = task_cfg or self.cfg
         base, lang = layout.split_subset(split)
         layout.check_split(base)
+        if self.two_level:
+            self.datasets[split] = self._load_corpora(split, task_cfg)
+            return
         if lang is not None and layout.manifest_path(self.cfg.data, base, lang).is_file():
             self.datasets[split] = self.build_language_dataset(base, lang, task_cfg)  # test_es
             return
@@ -200,4 +233,40 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             alpha=self.cfg.sampling_alpha,
             seed=self.cfg.seed,
             resample=is_train,
+        )
+
+    def _load_corpora(self, split: str, task_cfg):
+        """``split`` of every corpus: its units (corpus, language) sampled at two levels
+        for training, every utterance once otherwise."""
+        base, lang = layout.split_subset(split)
+        if lang is None or not any(layout.manifest_path(f, base, lang).is_file() for f in self.corpora.values()):
+            base, langs = split, self.languages
+        else:
+            langs = [lang]  # test_es: that language in every corpus that has it
+        units = OrderedDict()
+        for corpus, folder in self.corpora.items():
+            for l in langs:
+                if layout.manifest_path(folder, base, l).is_file():
+                    units[(corpus, l)] = self.build_language_dataset(base, l, task_cfg, corpus)
+        is_train = split == self._train_subset()
+        missing = [l for l in langs if all(u[1] != l for u in units)]
+        if not units or (missing and is_train):
+            raise FileNotFoundError(
+                f"split '{split}': no manifest for language(s) {', '.join(missing) or '(none configured)'} "
+                f"in any of {', '.join(self.corpora.values())} (expected {layout.subset_name(base)}_<lang>.tsv)"
+            )
+        if missing:
+            logger.warning(f"split '{split}' has no data for: {', '.join(missing)} (not evaluated)")
+        table = None
+        if is_train:
+            sizes = OrderedDict()
+            for (corpus, l), ds in units.items():
+                sizes.setdefault(corpus, OrderedDict())[l] = ds.sizes
+            table = TwoLevelSamplingTable.from_sizes(
+                sizes, self.cfg.corpus_alpha, self.cfg.sampling_alpha, self.cfg.sample_rate
+            )
+        return combine_languages(
+            OrderedDict((unit_name(c, l), ds) for (c, l), ds in units.items()),
+            sample_rate=self.cfg.sample_rate, alpha=self.cfg.sampling_alpha, seed=self.cfg.seed,
+            resample=is_train, table=table,
         )
