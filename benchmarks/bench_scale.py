@@ -46,7 +46,7 @@ Each system runs in a fresh interpreter (imports before the clock), so that its 
 Timings on a shared machine are noisy: only ratios within one run are meaningful.
 
     .venv/bin/python benchmarks/bench_scale.py --sizes 1000000,4000000 --json benchmarks/bench_scale.json
-    .venv/bin/python benchmarks/bench_scale.py --quick          # 100k utterances, ~1 min
+    .venv/bin/python benchmarks/bench_scale.py --quick          # 100k utterances, ~15 s
 """
 
 import argparse
