@@ -12,6 +12,8 @@ STAMP := $(VENV)/.xlsr-installed
 RESULTS ?= results
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
+# make bench SCALE_ARGS=--quick: the corpus-scale benchmark on 100k utterances (~15 s) instead of 1 M + 4 M
+SCALE_ARGS ?=
 
 .PHONY: install test demo demo-quick bench clean
 
@@ -44,6 +46,7 @@ demo-quick: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pretraining.py
 	$(BIN)/python benchmarks/bench_manifests.py
+	$(BIN)/python benchmarks/bench_scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
