@@ -75,7 +75,7 @@ class LanguageBalancedDataset(FairseqDataset):
         datasets: "OrderedDict[str, FairseqDataset]",
         weights: Sequence[float],
         seed: int,
-        language_batches: str = "one",
+        language_batches: str = "mixed",
     ):
         super().__init__()
         if language_batches not in LANGUAGE_BATCHES:
@@ -173,7 +173,9 @@ class LanguageBalancedDataset(FairseqDataset):
     def filter_indices_by_size(self, indices, max_sizes):
         """Leave out utterances of more tokens than ``max_sizes`` (a number or fairseq's
         ``(max_tokens, max_tokens)`` tuple; ``None`` entries are no limit), as fairseq's
-        per-utterance filter does with ``size``."""
+        per-utterance filter does with ``size``. Fine-tuning's ``size`` adds the label
+        length, which fairseq compared too; it is left out here: labels are checked at
+        load to fit the utterance's frames (``check_label_lengths``), 320 samples each."""
         limits = max_sizes if isinstance(max_sizes, (tuple, list)) else [max_sizes]
         limits = [m for m in limits if m is not None]
         if not limits:

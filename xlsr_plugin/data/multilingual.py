@@ -131,7 +131,7 @@ def combine_languages(
     alpha: float,
     seed: int,
     resample: bool,
-    language_batches: str = "one",
+    language_batches: str = "mixed",
 ) -> FairseqDataset:
     """Combine per-language datasets (``lang -> dataset``, in language-index order):
     training (``resample``) into a ``LanguageBalancedDataset`` batched by
