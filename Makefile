@@ -47,6 +47,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pretraining.py
 	$(BIN)/python benchmarks/bench_manifests.py
 	$(BIN)/python benchmarks/bench_scale.py $(SCALE_ARGS)
+	$(BIN)/python benchmarks/bench_epoch_plan.py
+	$(BIN)/python benchmarks/bench_language_batches.py
+	$(BIN)/python benchmarks/bench_worker_memory.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -40,6 +40,10 @@ setup(
         "fairseq==0.12.2; python_version < '3.11'",
         "torch>=2.6",  # weights_only loading by default; safe-globals allow-list API
         "numpy",
+        # fairseq's FileAudioDataset keeps file names in one pyarrow array when pyarrow is
+        # importable, else as a Python list of strings that every data-loader worker
+        # copies page by page as it touches their reference counts (millions of files)
+        "pyarrow",
         "soundfile>=0.12.1",  # wheels bundle libsndfile >= 1.1: MP3, Opus, FLAC, NIST SPHERE
         "scipy",
         "sentencepiece",

@@ -3,7 +3,7 @@
 
 The baseline reads one combined ``train.tsv`` (stock fairseq: no language sampling, no
 per-language metrics, no manifest check); the plugin reads the per-language manifests
-(α re-sampling through ``MultiCorpusDataset``, one language per batch, per-language
+(α re-sampling through ``LanguageBalancedDataset``, mixed-language batches, per-language
 loss/accuracy/code-perplexity, every audio header checked before training). Runs
 alternate (baseline, plugin, baseline, plugin, ...) so machine noise hits both alike;
 the report is the ratio of medians. A third configuration, ``xlsr_pretraining`` with

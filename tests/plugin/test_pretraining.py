@@ -23,11 +23,16 @@ def test_fairseq_train_trains_saves_and_resumes(multilingual_data, tmp_path):
     assert "language sampling, alpha=0.5" in out
     for lang in ("aa", "bb", "cc"):  # per-language validation metrics
         assert re.search(rf"valid on 'dev' subset.*loss_{lang} [\d.]+.*accuracy_{lang}", out)
+    # mixed-language training batches (the default): no per-language training metrics
+    assert re.search(r"train_inner .* loss=", out)
+    assert not re.search(r"train_inner .*(loss|accuracy)_(aa|bb|cc)=", out)
     assert _updates(save / "checkpoint_last.pt") == 4
 
-    out = pretrain_cli(multilingual_data, save, "--max-update", "7").stdout
+    out = pretrain_cli(multilingual_data, save, "--max-update", "7", "--language-batches", "one").stdout
     assert "Loaded checkpoint" in out and "@ 4 updates" in out
     assert _updates(save / "checkpoint_last.pt") == 7
+    # one language per batch: each training batch is logged under its language
+    assert re.search(r"train_inner .*loss_(aa|bb|cc)=[\d.]+, accuracy_(aa|bb|cc)=", out)
 
 
 def test_readme_train_command_validates_every_language(tmp_path):

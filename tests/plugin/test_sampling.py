@@ -16,8 +16,9 @@ from conftest import pretrain_cli, run_cli, write_language
 from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig
 
 
-def _task(data, alpha, seed=1):
-    cfg = OmegaConf.structured(XlsrPretrainingConfig(data=str(data), sampling_alpha=alpha))
+def _task(data, alpha, seed=1, language_batches="one"):
+    cfg = OmegaConf.structured(XlsrPretrainingConfig(data=str(data), sampling_alpha=alpha,
+                                                     language_batches=language_batches))
     with open_dict(cfg):
         cfg._name, cfg.seed, cfg.tpu, cfg.train_subset = "xlsr_pretraining", seed, False, "train"
     return tasks.setup_task(cfg)
@@ -36,10 +37,11 @@ def skewed_data(tmp_path):
 def _epoch_audio_shares(task, epoch):
     ds = task.dataset("train")
     ds.set_epoch(epoch)
+    drawn = ds.ordered_indices()
+    langs, local = ds.locate(drawn)
     audio = Counter()
-    for i in ds.ordered_indices():
-        local, lang = ds._map_index(int(i))
-        audio[lang] += ds.datasets[lang].sizes[local]
+    for k, i in zip(langs.tolist(), local.tolist()):  # through each language's own sizes
+        audio[ds.languages[k]] += ds.datasets[ds.languages[k]].sizes[i]
     total = sum(audio.values())
     return {lang: audio[lang] / total for lang in ds.datasets}
 
@@ -122,15 +124,16 @@ def test_audio_pretraining_options_it_cannot_honour_are_refused(skewed_data):
         tasks.setup_task(cfg)
 
 
+@pytest.mark.parametrize("language_batches", ["one", "mixed"])
 @pytest.mark.parametrize("n", [1, 7, 9, 12])
-def test_every_utterance_is_batched_whatever_the_batch_multiple(tmp_path, n):
+def test_every_utterance_is_batched_whatever_the_batch_multiple(tmp_path, n, language_batches):
     """fairseq-fixed's batch_by_size drops what follows the last batch whose size is a
     multiple of --required-batch-size-multiple (8 by default): a split of 7 entirely."""
     data = tmp_path / "data"
     for lang, k in (("aa", n), ("bb", n + 2)):
         write_language(data, "train", lang, [0.5] * k)  # 8000 samples each
         write_language(data, "dev", lang, [0.5] * k)
-    task = _task(data, 0.5)
+    task = _task(data, 0.5, language_batches=language_batches)
     for subset in ("dev", "dev_aa", "train"):
         task.load_dataset(subset)
         ds = task.dataset(subset)
@@ -139,8 +142,7 @@ def test_every_utterance_is_batched_whatever_the_batch_multiple(tmp_path, n):
                                           seed=1, epoch=1).next_epoch_itr(shuffle=False)
             got = Counter((int(lang), int(i)) for b in itr if b for lang, i in zip(b["lang"], b["id"]))
             if subset == "train":  # the epoch's draw (with repeats), as (language, index in it)
-                want = Counter(ds._map_index(int(i))[::-1] for i in ds.ordered_indices())
-                want = Counter({(task.languages.index(lang), i): c for (lang, i), c in want.items()})
+                want = Counter(zip(*(a.tolist() for a in ds.locate(ds.ordered_indices()))))
             else:  # every utterance once; a multilingual subset numbers them across languages
                 want = Counter((int(ds[i]["lang"]), i) for i in range(len(ds)))
             assert got == want, (subset, max_tokens)
@@ -249,10 +251,8 @@ def test_two_level_sampling_over_corpora(tmp_path):
     # each unit's audio share of an epoch (averaged over epochs) is p_corpus * p_lang|corpus
     shares = Counter()
     for epoch in range(1, 3):
-        ds.set_epoch(epoch)
-        for i in ds.ordered_indices():
-            local, unit = ds._map_index(int(i))
-            shares[unit] += ds.datasets[unit].sizes[local]
+        for unit, share in _epoch_audio_shares(task, epoch).items():
+            shares[unit] += share
     total = sum(shares.values())
     for unit, p in table.probabilities.items():
         assert shares[unit] / total == pytest.approx(p, abs=0.01), unit

@@ -3,9 +3,12 @@
 The loss is fairseq's ``wav2vec`` criterion unchanged (InfoNCE over K distractors plus
 the codebook-diversity term). XLSR shares one quantiser across languages, and the
 failure to watch for is a language whose codes collapse or whose loss stalls while
-the average looks fine; so every batch (one language each, see
-``xlsr_plugin.data.multilingual``) also reports ``loss_<lang>``, ``accuracy_<lang>`` and
-``code_perplexity_<lang>``, in training and validation logs.
+the average looks fine; so every batch of one language also reports ``loss_<lang>``,
+``accuracy_<lang>`` and ``code_perplexity_<lang>``: validation batches always (see
+``xlsr_plugin.data.multilingual``), training batches with ``task.language_batches=one``.
+With ``mixed`` training batches the per-language entries stay zero in training (a
+batch that happens to hold one language would report a biased subset: the smallest
+batches), so per-language numbers come from validation only.
 
 Unlike fairseq's ``wav2vec`` criterion, the logging outputs hold sums under the same
 keys for every batch, so fairseq can add them up across workers with one all-reduce
@@ -48,6 +51,8 @@ class XlsrWav2vecCriterion(Wav2vecCriterion):
         log_keys = list(cfg.log_keys) + [k for k in QUANTIZER_KEYS if k not in cfg.log_keys]
         super().__init__(task, cfg.infonce, cfg.loss_weights, log_keys)
         self.languages = list(getattr(task, "languages", []))
+        # training batches mix languages unless task.language_batches=one
+        self.mixed_training = getattr(getattr(task, "cfg", None), "language_batches", "one") == "mixed"
 
     def forward(self, model, sample, reduce=True):
         loss, sample_size, log = super().forward(model, sample, reduce=reduce)
@@ -56,7 +61,8 @@ class XlsrWav2vecCriterion(Wav2vecCriterion):
             if k in log:
                 log[PREFIX + k] = log.pop(k)
 
-        this = batch_language(sample, self.languages)  # batches hold a single language
+        mixed = model.training and self.mixed_training
+        this = None if mixed else batch_language(sample, self.languages)  # one language a batch
         for lang in self.languages:
             mine = lang == this
             log[f"{PREFIX}{lang}:loss"] = log["loss"] if mine else 0.0

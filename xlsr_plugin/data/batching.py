@@ -27,6 +27,20 @@ def complete_batches(batch_by_size: Callable, indices, **kwargs) -> List[np.ndar
     return batches + list(batch_by_size(missing, **dict(kwargs, required_batch_size_multiple=1)))
 
 
+def batches_per_part(batch_by_size: Callable, indices, parts, **kwargs) -> List[np.ndarray]:
+    """Batch each part (a language) of ``indices`` apart, parts in increasing order, each
+    in the order it has in ``indices`` (``parts[i]`` is the part of ``indices[i]``), so
+    that no batch mixes parts. One stable sort, no Python work per index."""
+    indices, parts = np.asarray(indices, dtype=np.int64), np.asarray(parts)
+    order = np.argsort(parts, kind="stable")
+    bounds = np.flatnonzero(np.diff(parts[order])) + 1
+    batches: List[np.ndarray] = []
+    for group in np.split(indices[order], bounds):
+        if len(group):
+            batches += list(batch_by_size(group, **kwargs))
+    return batches
+
+
 class CompleteBatching:
     """Mixin for a fairseq dataset: its ``batch_by_size`` keeps every index."""
 

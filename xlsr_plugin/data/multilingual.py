@@ -1,33 +1,33 @@
 """One dataset per language, combined the XLSR way.
 
-Training splits are re-sampled every epoch with fairseq's ``MultiCorpusDataset``:
-each language gets the share ``p_l ∝ (n_l/N)^alpha`` of the epoch's audio
-(``xlsr_core.sampling.SamplingTable``, over the utterances ``FileAudioDataset`` kept
-after ``min_sample_size``), deterministically from ``seed`` and the epoch, so every
-distributed rank draws the same epoch and fairseq's ``EpochBatchIterator`` hands each
-rank its own shard of the batches. Batches hold one language each
-(``batch_sample=True``), which is what makes per-language loss, accuracy and code
-perplexity exact in ``xlsr_wav2vec``.
+Training splits are re-sampled every epoch by ``LanguageBalancedDataset``
+(``xlsr_plugin.data.balanced``): each language gets the share ``p_l ∝ (n_l/N)^alpha``
+of the epoch's audio (``xlsr_core.sampling.SamplingTable``, over the utterances
+``FileAudioDataset`` kept after ``min_sample_size``), deterministically from ``seed``
+and the epoch, so every distributed rank draws the same epoch and fairseq's
+``EpochBatchIterator`` hands each rank its own shard of the batches. Batches hold one
+language each or mix them (``task.language_batches``); with one language per batch,
+per-language loss, accuracy and code perplexity in ``xlsr_wav2vec`` are exact.
 
 Evaluation splits are concatenated without re-sampling (every utterance exactly once),
-still batched per language. Every dataset here batches through
+always batched per language. Every dataset here batches through
 ``xlsr_plugin.data.batching.complete_batches``, so no utterance is dropped by
 ``--required-batch-size-multiple``.
 """
 
 
-import bisect
 import logging
 from collections import OrderedDict
-from typing import Dict, List, Optional
+from functools import partial
+from typing import Optional
 
 import numpy as np
 import torch
 from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset, data_utils
-from fairseq.data.multi_corpus_dataset import MultiCorpusDataset
 
 from xlsr_core.sampling import SamplingTable, TwoLevelSamplingTable
-from xlsr_plugin.data.batching import CompleteBatching, complete_batches
+from xlsr_plugin.data.balanced import LanguageBalancedDataset
+from xlsr_plugin.data.batching import CompleteBatching, batches_per_part, complete_batches
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,11 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
         item["lang"] = self.lang_id
         return item
 
+    def num_tokens_vec(self, indices):
+        """``num_tokens`` of many utterances at once (fairseq batches with it)."""
+        sizes = self.sizes[indices]
+        return sizes if self.pad else np.minimum(sizes, self.max_sample_size)
+
     def collater(self, samples):
         with data_utils.numpy_seed(self.seed, self.epoch, self.lang_id, *(s["id"] for s in samples)):
             batch = super().collater(samples)
@@ -78,22 +83,12 @@ def batch_language(sample, languages) -> Optional[str]:
     return languages[first]
 
 
-def _batches_per_part(indices, part_of, batch_by_size, **kwargs):
-    """Batch each part (language) separately, so no batch mixes languages."""
-    parts: Dict[int, List[int]] = {}
-    for i in indices:
-        parts.setdefault(part_of(i), []).append(i)
-    batches = []
-    for part in sorted(parts):
-        batches += complete_batches(batch_by_size, parts[part], **kwargs)
-    return batches
-
-
 class LanguageConcatDataset(ConcatDataset):
     """All languages of an evaluation split, each utterance once, batched per language."""
 
-    def language_of(self, index: int) -> int:
-        return bisect.bisect_right(self.cumulative_sizes, index)
+    def language_of(self, indices):
+        """Position of the language of each index (one index or an array)."""
+        return np.searchsorted(self.cumulative_sizes, indices, side="right")
 
     def __getitem__(self, index):
         item = super().__getitem__(index)
@@ -112,7 +107,7 @@ class LanguageConcatDataset(ConcatDataset):
         are unique over the split (fairseq-generate prints and orders by them)."""
         if not samples:
             return {}
-        part = self.datasets[self.language_of(samples[0]["global_id"])]
+        part = self.datasets[int(self.language_of(samples[0]["global_id"]))]
         batch = part.collater(samples)
         if batch:
             global_of = {s["id"]: s["global_id"] for s in samples}
@@ -121,21 +116,12 @@ class LanguageConcatDataset(ConcatDataset):
 
     def batch_by_size(self, indices, max_tokens=None, max_sentences=None,
                       required_batch_size_multiple=1):
-        return _batches_per_part(
-            indices, self.language_of, super().batch_by_size,
+        indices = np.asarray(indices, dtype=np.int64)
+        return batches_per_part(
+            partial(complete_batches, super().batch_by_size), indices, self.language_of(indices),
             max_tokens=max_tokens, max_sentences=max_sentences,
             required_batch_size_multiple=required_batch_size_multiple,
         )
-
-
-class LanguageMultiCorpusDataset(CompleteBatching, MultiCorpusDataset):
-    """fairseq's ``MultiCorpusDataset``, batching every drawn utterance and telling its
-    languages the epoch (their crops are seeded by it)."""
-
-    def set_epoch(self, epoch, **unused):
-        super().set_epoch(epoch)
-        for dataset in self.datasets.values():
-            dataset.set_epoch(epoch)
 
 
 def combine_languages(
@@ -145,12 +131,14 @@ def combine_languages(
     alpha: float,
     seed: int,
     resample: bool,
+    language_batches: str = "mixed",
     table: Optional[TwoLevelSamplingTable] = None,
 ) -> FairseqDataset:
-    """Combine per-language datasets (``lang -> dataset``, in language-index order).
-
-    A training split is re-sampled with XLSR's table over these languages, or with
-    ``table`` (two-level sampling; then the keys are ``corpus/lang`` units)."""
+    """Combine per-language datasets (``lang -> dataset``, in language-index order):
+    training (``resample``) into a ``LanguageBalancedDataset`` batched by
+    ``language_batches`` and weighted by XLSR's table over these languages, or by
+    ``table`` (two-level sampling; then the keys are ``corpus/lang`` units);
+    evaluation into a ``LanguageConcatDataset``."""
     empty = [lang for lang, ds in datasets.items() if len(ds) == 0]
     if empty:
         raise ValueError(
@@ -171,10 +159,9 @@ def combine_languages(
     logger.info("\n" + table.format())
     if len(datasets) == 1:
         return next(iter(datasets.values()))
-    return LanguageMultiCorpusDataset(
+    return LanguageBalancedDataset(
         OrderedDict(datasets),
-        distribution=[table.utterance_weights[lang] for lang in datasets],
+        weights=[table.utterance_weights[lang] for lang in datasets],
         seed=seed,
-        sort_indices=True,
-        batch_sample=True,
+        language_batches=language_batches,
     )

@@ -22,12 +22,14 @@ from typing import List, Optional
 from fairseq import utils
 from fairseq.data import data_utils
 from fairseq.data.text_compressor import TextCompressionLevel
+from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
 from fairseq.tasks.audio_pretraining import AudioPretrainingConfig, AudioPretrainingTask
 from omegaconf import II
 
 from manifests import layout
 from xlsr_core.sampling import TwoLevelSamplingTable, check_alpha, unit_name
+from xlsr_plugin.data.balanced import LANGUAGE_BATCHES
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
 from xlsr_plugin.data.validation import check_manifest
 from xlsr_plugin.models.xlsr import record_architecture
@@ -52,6 +54,17 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
             "help": "language sampling p_l ∝ (n_l/N)^alpha over hours n_l (of the clips "
             "min_sample_size keeps): 1 = natural distribution, 0 = uniform over languages; "
             "the paper uses 0.5. xlsr-manifest balance prints the same table"
+        },
+    )
+    language_batches: ChoiceEnum(LANGUAGE_BATCHES) = field(
+        default="mixed",
+        metadata={
+            "help": "training batches: mixed = cut from the whole size-ordered draw of all "
+            "languages, as one re-sampled manifest gives (XLSR-53); one = a single language "
+            "per batch (each update of one GPU with update_freq=1 then sees one language), "
+            "which makes the criterion's per-language training metrics (loss_<lang>, ...) "
+            "exact; with mixed they are logged for validation only. Evaluation batches hold "
+            "one language either way"
         },
     )
     skip_manifest_check: bool = field(
@@ -125,6 +138,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
                 f"task.{', task.'.join(set_)}: not supported by {name} (it samples "
                 "languages itself: use task.languages and task.sampling_alpha, and "
                 "xlsr-manifest balance --total-hours to subsample)"
+            )
+        if cfg.get("language_batches") == "mixed" and (cfg.get("num_batch_buckets") or cfg.get("tpu")):
+            raise ValueError(
+                f"task.num_batch_buckets / task.tpu pad batches to per-language buckets: "
+                f"use them with task.language_batches=one, not mixed ({name})"
             )
 
     def _train_subset(self) -> str:
@@ -233,6 +251,7 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             alpha=self.cfg.sampling_alpha,
             seed=self.cfg.seed,
             resample=is_train,
+            language_batches=self.cfg.language_batches,
         )
 
     def _load_corpora(self, split: str, task_cfg):
@@ -268,5 +287,5 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         return combine_languages(
             OrderedDict((unit_name(c, l), ds) for (c, l), ds in units.items()),
             sample_rate=self.cfg.sample_rate, alpha=self.cfg.sampling_alpha, seed=self.cfg.seed,
-            resample=is_train, table=table,
+            resample=is_train, language_batches=self.cfg.language_batches, table=table,
         )
