@@ -222,3 +222,20 @@ def test_two_gloo_ranks_read_each_header_once(tmp_path):
     assert [r["read"] for r in clean] == [51, 50] and {r["utts"] for r in clean} == {101}
     assert formats.verified_rate(path) == 16000  # written by rank 0
     assert [r["read"] for r in _two_ranks(path, tmp_path)] == [0, 0]
+
+
+def _peak_growth(path: Path) -> int:
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks/bench_manifest_check.py"), "--measure",
+                          "streaming", str(path)], capture_output=True, text=True, check=True, cwd=REPO).stdout
+    return json.loads(out.strip().splitlines()[-1])["growth_kib"] * 1024
+
+
+def test_peak_memory_does_not_grow_with_the_manifest(tmp_path):
+    """Peak RSS growth of a check, each in a fresh process, for 2k and 10k lines: the
+    previous all-at-once pool grew ~1.9 KB per line (benchmarks/BENCHMARKS.md)."""
+    small, large = (tmp_path / "s", 2000), (tmp_path / "l", 10000)
+    growth = []
+    for folder, n in (small, large):
+        folder.mkdir()
+        growth.append(_peak_growth(_corpus(folder, n)))
+    assert (growth[1] - growth[0]) / (large[1] - small[1]) < 200, growth

@@ -61,10 +61,13 @@ class LanguageManifest:
 
 def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Optional[str]:
     path = os.path.join(root, rel)
-    if not os.path.isfile(path):
-        return f"{path}: file not found"
-    if os.path.getsize(path) == 0:
-        return f"{path}: file is empty"
+    try:  # never raises: under distributed training a rank that raised would leave the others waiting
+        if not os.path.isfile(path):
+            return f"{path}: file not found"
+        if os.path.getsize(path) == 0:
+            return f"{path}: file is empty"
+    except OSError as e:
+        return f"{path}: cannot stat ({e})"
     try:
         info = sf.info(path)
     except Exception as e:  # soundfile raises RuntimeError / LibsndfileError
@@ -85,7 +88,8 @@ class _Scan:
 
     utterances: int = 0
     checked: int = 0  # header reads made by this process
-    problems: List[Tuple[int, str]] = field(default_factory=list)  # (line, message), in line order, at most MAX_REPORTED
+    # (line, message) in line order, the first MAX_REPORTED only
+    problems: List[Tuple[int, str]] = field(default_factory=list)
     bad: int = 0
     sha256: str = ""  # of the bytes parsed
 
