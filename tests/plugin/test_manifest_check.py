@@ -203,9 +203,11 @@ RANK = textwrap.dedent("""
 def _two_ranks(path: Path, tmp_path: Path):
     init = f"tcp://127.0.0.1:{free_port()}"
     outs = [tmp_path / f"rank{r}.json" for r in range(2)]
-    procs = [subprocess.Popen([sys.executable, "-c", RANK, init, str(r), str(path), str(outs[r])], cwd=REPO)
+    procs = [subprocess.Popen([sys.executable, "-c", RANK, init, str(r), str(path), str(outs[r])], cwd=REPO,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for r in range(2)]
-    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    logs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:] + logs[1][-3000:]
     return [json.loads(o.read_text()) for o in outs]
 
 
