@@ -197,6 +197,8 @@ RANK = textwrap.dedent("""
     except ManifestError as e:
         res = {"error": str(e)}
     json.dump(res, open(out, "w"))
+    dist.barrier()  # as fairseq's distributed_main ends: a rank leaving first can abort the other
+    dist.destroy_process_group()
 """)
 
 
