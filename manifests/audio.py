@@ -127,19 +127,21 @@ def _write_flac(path: Path, wav: np.ndarray, rate: int) -> None:
             tmp.unlink()
 
 
-def _existing(path: Path) -> int:
-    """Sample count of an already converted file, or -1 if absent/unusable."""
+def _existing(path: Path, sample_rate: int) -> int:
+    """Sample count of an already converted file, or -1 if absent/unusable (or converted
+    to another sample rate by an earlier run)."""
     try:
-        return sf.info(path).frames if path.is_file() else -1
+        info = sf.info(path) if path.is_file() else None
     except Exception:
         return -1
+    return info.frames if info is not None and info.samplerate == sample_rate else -1
 
 
 def _convert(job: AudioJob, s: AudioSettings) -> List[Outcome]:
     out: List[Outcome] = []
     todo = []
     for seg in job.segments:
-        n = _existing(Path(job.out_root, seg.rel))
+        n = _existing(Path(job.out_root, seg.rel), s.sample_rate)
         if n > 0:
             out.append(_duration_reject(seg, job.source, n, s) or Done(seg.key, seg.rel, n, True))
         else:

@@ -145,7 +145,10 @@ def balance(
     for k in kinds:
         formats.write_lines(layout.label_path(data, output_split, None, k), labels[k])
     result.manifest = layout.manifest_path(data, output_split)
-    formats.write_manifest(result.manifest, formats.Manifest(common, entries))
+    rates = {formats.verified_rate(layout.manifest_path(data, split, l)) for l in langs}
+    # a mix of verified manifests lists verified files only
+    formats.write_manifest(result.manifest, formats.Manifest(common, entries),
+                           verified_rate=rates.pop() if len(rates) == 1 else None)
     return result
 
 

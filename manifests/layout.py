@@ -23,6 +23,7 @@ PathLike = Union[str, os.PathLike]
 # one speaker id per manifest line ("-" if unknown), written by the builders for `stats`
 SPEAKER_LABELS = "spk"
 REJECTS_SUFFIX = "rejects.tsv"
+VERIFIED_SUFFIX = ".verified"
 
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9.\-]+$")
 _LANG_RE = re.compile(r"^[A-Za-z0-9\-]+$")
@@ -73,6 +74,13 @@ def dict_path(data: PathLike, labels: str, lang: Optional[str] = None) -> Path:
     if lang is None:
         return Path(data) / f"dict.{labels}.txt"
     return Path(data) / f"dict.{labels}.{check_language(lang)}.txt"
+
+
+def verified_path(manifest: PathLike) -> Path:
+    """The verification stamp beside a manifest: ``train_es.tsv`` -> ``train_es.tsv.verified``
+    (its format: ``manifests.formats.write_stamp``)."""
+    manifest = Path(manifest)
+    return manifest.with_name(f"{manifest.name}{VERIFIED_SUFFIX}")
 
 
 def rejects_path(data: PathLike, split: str, lang: Optional[str] = None) -> Path:

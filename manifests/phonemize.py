@@ -108,6 +108,7 @@ def _rewrite(data: Path, split: str, lang: str, keep: List[int], phn: List[str],
              removed: List[Reject]) -> None:
     """Drop utterances from a subset's manifest and every parallel file, atomically each."""
     man = formats.read_manifest(layout.manifest_path(data, split, lang))
+    rate = formats.verified_rate(layout.manifest_path(data, split, lang))  # kept lines stay verified
     for kind in (*layout.LABEL_KINDS, layout.SPEAKER_LABELS):
         path = layout.label_path(data, split, lang, kind)
         if kind == "phn":
@@ -123,7 +124,7 @@ def _rewrite(data: Path, split: str, lang: str, keep: List[int], phn: List[str],
             for r in removed:
                 print(f"{r.key}\t{r.source}\t{r.reason}\t{r.detail}", file=f)
     formats.write_manifest(layout.manifest_path(data, split, lang),
-                           formats.Manifest(man.root, [man.entries[i] for i in keep]))
+                           formats.Manifest(man.root, [man.entries[i] for i in keep]), verified_rate=rate)
 
 
 def phonemize_data(

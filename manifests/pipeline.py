@@ -7,7 +7,10 @@ as a non-UTF-8 transcript line) and calls :func:`build_subset`, which
 1. normalises transcripts per language (:mod:`manifests.text`),
 2. probes or converts the audio in a process pool (:mod:`manifests.audio`),
 3. writes ``<split>_<lang>.tsv`` and its parallel ``.wrd`` / ``.ltr`` / ``.spk`` files
-   atomically, and every reject with its reason to ``<split>_<lang>.rejects.tsv``.
+   atomically, and every reject with its reason to ``<split>_<lang>.rejects.tsv``;
+   the manifest's verification stamp (``<split>_<lang>.tsv.verified``) records that
+   every file it lists was read at the target sample rate, so training's start-up check
+   need not read them again.
 
 :func:`rebuild_dicts` then rewrites ``dict.<labels>.<lang>.txt`` and the joint
 ``dict.<labels>.txt`` from all label files present, so languages prepared in separate
@@ -16,6 +19,7 @@ runs still share one joint dictionary.
 
 from __future__ import annotations
 
+import os
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,10 +164,13 @@ def build_subset(
                 rejects.append(o)
 
     entries, wrd, spk = [], [], []
+    probed_in_place = True  # every listed file is the one that was read (or written)
     for u in kept:
         d = done.get(u.key)
         if d is None:
             continue
+        if not convert:
+            probed_in_place &= os.path.normpath(os.path.join(root, d.rel)) == os.path.normpath(u.source)
         entries.append((d.rel, d.num_samples))
         result.reused += d.reused
         result.converted += convert and not d.reused
@@ -180,7 +187,8 @@ def build_subset(
         ltr = [formats.letters(w) for w in wrd]
         formats.write_lines(layout.label_path(output_dir, split, lang, "ltr"), ltr)
     formats.write_lines(layout.label_path(output_dir, split, lang, layout.SPEAKER_LABELS), spk)
-    formats.write_manifest(result.manifest, formats.Manifest(root, entries))
+    formats.write_manifest(result.manifest, formats.Manifest(root, entries),
+                           verified_rate=settings.sample_rate if probed_in_place else None)
     return result
 
 

@@ -11,6 +11,7 @@ from conftest import (
     BIN, PLUGIN, REPO, TINY_MODEL_ARGS, TINY_TRAIN_ARGS, free_port, pretrain_cli, readme_command, run_cli,
     write_language,
 )
+from manifests.formats import verified_rate
 
 
 def _updates(ckpt):
@@ -30,6 +31,7 @@ def test_fairseq_train_trains_saves_and_resumes(multilingual_data, tmp_path):
 
     out = pretrain_cli(multilingual_data, save, "--max-update", "7", "--language-batches", "one").stdout
     assert "Loaded checkpoint" in out and "@ 4 updates" in out
+    assert out.count("header check skipped") == 6  # train and dev of 3 languages, stamped by the first start
     assert _updates(save / "checkpoint_last.pt") == 7
     # one language per batch: each training batch is logged under its language
     assert re.search(r"train_inner .*loss_(aa|bb|cc)=[\d.]+, accuracy_(aa|bb|cc)=", out)
@@ -77,10 +79,13 @@ def test_hydra_tiny_recipe_trains_and_resumes(multilingual_data, tmp_path):
 
 def test_two_process_gloo_training(multilingual_data, tmp_path):
     """fairseq's own distributed engine on CPU: two ranks, gloo, one shared checkpoint."""
-    _gloo_ranks([multilingual_data, "--user-dir", PLUGIN, "--task", "xlsr_pretraining", "--arch", "xlsr_base",
-                 "--criterion", "xlsr_wav2vec", *TINY_MODEL_ARGS, *TINY_TRAIN_ARGS,
-                 "--save-dir", tmp_path / "ckpt", "--max-update", "3"])
+    outs = _gloo_ranks([multilingual_data, "--user-dir", PLUGIN, "--task", "xlsr_pretraining",
+                        "--arch", "xlsr_base", "--criterion", "xlsr_wav2vec", *TINY_MODEL_ARGS, *TINY_TRAIN_ARGS,
+                        "--save-dir", tmp_path / "ckpt", "--max-update", "3"])
     assert _updates(tmp_path / "ckpt/checkpoint_last.pt") == 3
+    # the ranks shared the audio check (train_aa: 12 lines, 6 read by rank 0) and stamped it
+    assert re.search(r"train_aa.tsv: 12 utterances, 6 audio headers checked here", outs[0])
+    assert all(verified_rate(p) == 16000 for p in multilingual_data.glob("*.tsv"))
 
 
 def _gloo_ranks(args, world_size=2):

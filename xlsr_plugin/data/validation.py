@@ -7,6 +7,13 @@ makes such files common; this module reads every manifest line's header up front
 (cheap: ``soundfile.info`` reads no samples) and reports all problems at once, each
 as ``manifest:line: path: what is wrong``.
 
+The check scales to manifests of tens of millions of lines: lines are streamed with a
+bounded number of header reads in flight (memory does not grow with the manifest), under
+distributed training each rank reads the headers of its own share of lines only, and a
+clean manifest gets a stamp (``<manifest>.verified``, keyed by the sha256 of its bytes,
+see ``manifests.formats``) so that later starts only hash it. The builders of
+``xlsr-manifest`` write the same stamp, having read every file themselves.
+
 Label files get the same treatment (:func:`read_labels`, :func:`check_symbols`,
 :func:`check_label_lengths`): line counts against the manifest, symbols missing from
 the dictionary (listed with counts), and utterances too short for their labels (CTC
@@ -16,22 +23,29 @@ their labels).
 """
 
 
+import hashlib
+import logging
 import os
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 import torch
 from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+from tqdm import tqdm
 
+from manifests import formats, layout
 from manifests.formats import ManifestError, read_manifest
 
+logger = logging.getLogger(__name__)
+
 MAX_REPORTED = 20
+IN_FLIGHT_PER_THREAD = 32  # header reads queued per thread: keeps threads busy, memory flat
 
 
 @dataclass(frozen=True)
@@ -42,14 +56,18 @@ class LanguageManifest:
     lang: str
     path: Path
     utterances: int
+    headers_read: int = 0  # audio headers this process read (0: a stamp vouched for them)
 
 
 def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Optional[str]:
     path = os.path.join(root, rel)
-    if not os.path.isfile(path):
-        return f"{path}: file not found"
-    if os.path.getsize(path) == 0:
-        return f"{path}: file is empty"
+    try:  # never raises: under distributed training a rank that raised would leave the others waiting
+        if not os.path.isfile(path):
+            return f"{path}: file not found"
+        if os.path.getsize(path) == 0:
+            return f"{path}: file is empty"
+    except OSError as e:
+        return f"{path}: cannot stat ({e})"
     try:
         info = sf.info(path)
     except Exception as e:  # soundfile raises RuntimeError / LibsndfileError
@@ -64,46 +82,142 @@ def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Opti
     return None
 
 
+@dataclass
+class _Scan:
+    """What one pass over a manifest found (its first problems only, and their count)."""
+
+    utterances: int = 0
+    checked: int = 0  # header reads made by this process
+    # (line, message) in line order, the first MAX_REPORTED only
+    problems: List[Tuple[int, str]] = field(default_factory=list)
+    bad: int = 0
+    sha256: str = ""  # of the bytes parsed
+
+    def add(self, lineno: int, msg: Optional[str]) -> None:
+        if msg:
+            self.bad += 1
+            if len(self.problems) < MAX_REPORTED:
+                self.problems.append((lineno, msg))
+
+
+def _scan(path: Path, sample_rate: int, check_audio: bool, num_threads: int, shard: Tuple[int, int],
+          total: Optional[int] = None, max_in_flight: Optional[int] = None, progress: bool = True) -> _Scan:
+    """Parse every line of ``path``; with ``check_audio``, check the audio of the lines of
+    ``shard`` (``(rank, world)``: every world-th line from the rank-th), at most
+    ``max_in_flight`` header reads pending at any time."""
+    rank, world = shard
+    limit = max_in_flight or num_threads * IN_FLIGHT_PER_THREAD
+    hasher = hashlib.sha256()
+    root, lines = formats.manifest_lines(path, hasher)
+    scan = _Scan()
+    pending: deque = deque()
+    bar = tqdm(total=total, desc=f"checking {path.name}", unit=" lines", unit_scale=True,
+               mininterval=2.0, disable=not (check_audio and progress))
+    with ThreadPoolExecutor(num_threads) as pool, bar:
+        for lineno, rel, samples in lines:
+            scan.utterances += 1
+            if check_audio and (lineno - 2) % world == rank:
+                if len(pending) >= limit:
+                    done_line, fut = pending.popleft()
+                    scan.add(done_line, fut.result())
+                pending.append((lineno, pool.submit(_check_file, root, rel, samples, sample_rate)))
+                scan.checked += 1
+            if scan.utterances % 1024 == 0:
+                bar.update(1024)
+        while pending:
+            done_line, fut = pending.popleft()
+            scan.add(done_line, fut.result())
+        bar.update(scan.utterances % 1024)
+    scan.sha256 = hasher.hexdigest()
+    return scan
+
+
+def _distributed() -> Tuple[int, int]:
+    """(rank, world size) of fairseq's distributed training, (0, 1) outside it."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _all_gather(obj) -> list:
+    """Every rank's ``obj`` (a collective: every rank must call it, in the same order)."""
+    import torch.distributed as dist
+    from fairseq.distributed import utils as distributed_utils
+
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj, group=distributed_utils.get_global_group())
+    return out
+
+
 def check_manifest(
     path: os.PathLike,
     lang: str,
     sample_rate: int,
     check_audio: bool = True,
     num_threads: int = 8,
+    max_in_flight: Optional[int] = None,
+    progress: bool = True,
 ) -> LanguageManifest:
     """Parse and (optionally) check every audio file of one language's manifest.
 
-    Raises :class:`ManifestError` listing every problem (file and line) found.
+    Raises :class:`ManifestError` listing the first problems (file and line) and counting
+    the rest. A manifest whose stamp vouches for its exact bytes at ``sample_rate`` is
+    only hashed. Under distributed training every rank must call this for the same
+    manifests in the same order (fairseq's ``load_dataset`` is): each rank reads the
+    headers of 1/world of the lines, the ranks share what they found, and rank 0 writes
+    the stamp. (A rank whose manifest differs from rank 0's checks all of its own.)
     """
-    manifest = read_manifest(path)
-    if len(manifest) == 0:
+    path = Path(path)
+    rank, world = _distributed()
+    digest = formats.manifest_digest(path)
+    stamp = formats.read_stamp(path, digest, sample_rate) if check_audio else None
+    same = True
+    if world > 1 and check_audio:
+        views = _all_gather((digest.sha256, stamp is not None))
+        same = all(d == views[0][0] for d, _ in views)
+        if not same:
+            logger.warning(f"{path} differs between ranks: each rank checks all of its own copy")
+        stamped = all(s for _, s in views)
+    else:
+        stamped = stamp is not None
+    if stamped:
+        logger.info(f"{path}: verified earlier ({stamp.get('verified_by')}, stamp "
+                    f"{layout.verified_path(path).name}); header check skipped")
+        return LanguageManifest(lang=lang, path=path, utterances=stamp["utterances"])
+
+    shard = (rank, world) if same else (0, 1)
+    scan = _scan(path, sample_rate, check_audio, num_threads, shard, total=max(digest.lines - 1, 0),
+                 max_in_flight=max_in_flight, progress=progress and rank == 0)
+    if scan.utterances == 0:
         raise ManifestError(
             f"{path}: language '{lang}' has no utterances; drop it from task.languages "
             "or rebuild its manifest"
         )
-    if check_audio:
-        with ThreadPoolExecutor(num_threads) as pool:
-            results = pool.map(
-                lambda e: _check_file(manifest.root, e[0], e[1], sample_rate),
-                manifest.entries,
-            )
-            problems: List[str] = [
-                f"{path}:{i + 2}: {msg}" for i, msg in enumerate(results) if msg
-            ]
-        if problems:
-            shown = "\n  ".join(problems[:MAX_REPORTED])
-            more = len(problems) - MAX_REPORTED
-            raise ManifestError(
-                f"{len(problems)} bad line(s) in {path} (language '{lang}'):\n  {shown}"
-                + (f"\n  ... and {more} more" if more > 0 else "")
-                + "\nFix or remove these lines (xlsr-manifest rebuilds manifests and "
-                "lists rejected files), or set task.skip_manifest_check=true to skip this check."
-            )
-    return LanguageManifest(
-        lang=lang,
-        path=Path(path),
-        utterances=len(manifest),
-    )
+    if not check_audio:
+        return LanguageManifest(lang=lang, path=path, utterances=scan.utterances)
+    problems, bad = scan.problems, scan.bad
+    if world > 1 and same:  # the same collective on every rank (an empty manifest raised on all)
+        views = _all_gather((scan.problems, scan.bad))
+        problems = sorted(p for ps, _ in views for p in ps)[:MAX_REPORTED]
+        bad = sum(n for _, n in views)
+    if bad:
+        shown = "\n  ".join(f"{path}:{line}: {msg}" for line, msg in problems)
+        more = bad - len(problems)
+        raise ManifestError(
+            f"{bad} bad line(s) in {path} (language '{lang}'):\n  {shown}"
+            + (f"\n  ... and {more} more" if more > 0 else "")
+            + "\nFix or remove these lines (xlsr-manifest rebuilds manifests and "
+            "lists rejected files), or set task.skip_manifest_check=true to skip this check."
+        )
+    logger.info(f"{path}: {scan.utterances} utterances, {scan.checked} audio headers checked here")
+    if (rank == 0 or not same) and scan.sha256 == digest.sha256:  # unchanged while checked
+        try:
+            formats.write_stamp(path, digest, sample_rate, scan.utterances, "xlsr_pretraining start-up check")
+        except OSError as e:  # a read-only corpus: check again next time
+            logger.warning(f"{path}: cannot write its verification stamp ({e}); the next start checks it again")
+    return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, headers_read=scan.checked)
 
 
 # -- labels ----------------------------------------------------------------------------
