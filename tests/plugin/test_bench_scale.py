@@ -43,6 +43,8 @@ def test_both_systems_measure_the_same_corpus(bench, tmp_path):
         rows[system] = r = bench.measure(system, folder)
         assert r["utterances"] == 2000
         assert 0 < r["batches_e2"] and 0 < r["utterances_e2"] <= 2000
-        assert r["worker_names_touched"] == 2000 and r["worker_private_mib"] > 0
+        # a list of names is read entry by entry; a pyarrow array (pyarrow installed) needs no reads
+        assert r["worker_names_touched"] == (2000 if r["fnames"] == "list" else 0)
+        assert r["worker_private_mib"] > 0
     table = bench.markdown([dict(corpus=corpus, rows=rows, ratios=bench.ratios(rows))])
     assert table.count("\n") == 4 and "**xlsr/stock**" in table
