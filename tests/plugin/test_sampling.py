@@ -242,6 +242,7 @@ def test_two_level_sampling_over_corpora(tmp_path):
         cfg._name, cfg.seed, cfg.tpu, cfg.train_subset = "xlsr_pretraining", 1, False, "train"
     task = tasks.setup_task(cfg)
     assert task.languages == ["es", "ky", "pl"]
+    assert not task.has_sharded_data("train")  # corpora, not shards fairseq reloads every epoch
     task.load_dataset("train")
     ds = task.dataset("train")
     table = TwoLevelSamplingTable.from_sizes(
@@ -276,3 +277,20 @@ def test_two_level_tables_are_logged(tmp_path):
                        "--corpus-alpha", "0.3").stdout
     assert "corpus sampling, alpha=0.3" in out and "[cv] language sampling, alpha=0.5" in out
     assert "[mls] language sampling, alpha=0.5" in out
+
+
+def test_repeated_draws_are_all_batched():
+    """A draw repeats utterances of up-sampled languages; fairseq drops the tail after the
+    last batch of 8, and a copy there must be batched although another copy was not dropped."""
+    from fairseq.data import data_utils
+
+    from xlsr_plugin.data.batching import complete_batches
+
+    def batch_by_size(idx, **kw):
+        return data_utils.batch_by_size(idx, lambda i: 100, **kw)
+
+    drawn = np.array([0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 9, 9])
+    for options in (dict(max_sentences=8), dict(max_tokens=10**6)):
+        batches = complete_batches(batch_by_size, drawn, required_batch_size_multiple=8, **options)
+        assert Counter(np.concatenate(batches).tolist()) == Counter(drawn.tolist())
+    assert complete_batches(batch_by_size, [], required_batch_size_multiple=8) == []

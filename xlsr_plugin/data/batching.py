@@ -10,6 +10,7 @@ the batch-size options (``fairseq-generate``'s count equals the manifest's), and
 training epoch sees every drawn utterance.
 """
 
+from collections import Counter
 from typing import Callable, List
 
 import numpy as np
@@ -17,13 +18,30 @@ import numpy as np
 
 def complete_batches(batch_by_size: Callable, indices, **kwargs) -> List[np.ndarray]:
     """``batch_by_size(indices, **kwargs)``, plus batches of what it left out: those
-    utterances are batched again with a multiple of 1, which keeps every index."""
+    utterances are batched again with a multiple of 1, which keeps every index.
+
+    ``indices`` may repeat an utterance (a training draw holds whole copies of an
+    up-sampled language), so what is missing is counted per occurrence, not per value:
+    fairseq's batches are consecutive slices of ``indices``, and the left-out ones are
+    the rest of it."""
     indices = np.asarray(indices, dtype=np.int64)
+    if len(indices) == 0:
+        return []
     batches = list(batch_by_size(indices, **kwargs))
-    if sum(len(b) for b in batches) == len(indices):
+    covered = sum(len(b) for b in batches)
+    if covered == len(indices):
         return batches
-    covered = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
-    missing = indices[~np.isin(indices, covered)]
+    flat = np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+    if np.array_equal(flat, indices[:covered]):
+        missing = indices[covered:]
+    else:  # not consecutive slices: take away one occurrence per batched index
+        left = Counter(flat.tolist())
+        keep = np.ones(len(indices), dtype=bool)
+        for k, i in enumerate(indices.tolist()):
+            if left[i]:
+                left[i] -= 1
+                keep[k] = False
+        missing = indices[keep]
     return batches + list(batch_by_size(missing, **dict(kwargs, required_batch_size_multiple=1)))
 
 

@@ -145,6 +145,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
                 f"use them with task.language_batches=one, not mixed ({name})"
             )
 
+    def has_sharded_data(self, split):
+        """No: several folders in ``task.data`` are corpora sampled together, not shards
+        of one corpus that fairseq would reload every epoch."""
+        return False
+
     def _train_subset(self) -> str:
         try:
             return self.cfg.train_subset
