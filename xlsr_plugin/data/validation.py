@@ -40,7 +40,7 @@ from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
 from tqdm import tqdm
 
 from manifests import formats, layout
-from manifests.formats import ManifestError, read_manifest
+from manifests.formats import ManifestError
 
 logger = logging.getLogger(__name__)
 
@@ -264,8 +264,9 @@ def ctc_min_frames(label: Sequence[str]) -> int:
     return len(label) + sum(a == b for a, b in zip(label, label[1:]))
 
 
-def read_labels(path: Path, manifest: Path) -> List[str]:
-    """The lines of a label file, which must match its manifest line for line."""
+def read_labels(path: Path, manifest: Path, utterances: int) -> List[str]:
+    """The lines of a label file, which must match its manifest's ``utterances`` lines
+    (counted by the dataset that read it: the manifest is not parsed again)."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: labels for {manifest} (task.labels={path.suffix[1:]}); "
@@ -273,10 +274,9 @@ def read_labels(path: Path, manifest: Path) -> List[str]:
         )
     with open(path, encoding="utf-8") as f:
         lines = [line.rstrip("\n") for line in f]
-    n_audio = len(read_manifest(manifest))
-    if len(lines) != n_audio:
+    if len(lines) != utterances:
         raise ManifestError(
-            f"{path} has {len(lines)} lines but {manifest} lists {n_audio} utterances: "
+            f"{path} has {len(lines)} lines but {manifest} lists {utterances} utterances: "
             "labels and audio must correspond line by line; rebuild both with xlsr-manifest"
         )
     return lines

@@ -142,8 +142,8 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
         labels_kind = task_cfg.labels
         path = layout.label_path(self.cfg.data, split, lang, labels_kind)
         manifest = layout.manifest_path(self.cfg.data, split, lang)
-        lines = read_labels(path, manifest)
         skipped = getattr(dataset, "skipped_indices", set())
+        lines = read_labels(path, manifest, len(dataset) + len(skipped))
         if skipped:
             logger.warning(
                 f"{manifest}: {len(skipped)} utterance(s) shorter than task.min_sample_size "
