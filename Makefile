@@ -31,7 +31,7 @@ $(STAMP): setup.py Makefile
 	@# fairseq-fixed pulls torchaudio, whose native library does not load beside
 	@# torch 2.13 and breaks `import transformers`; nothing here needs it.
 	$(BIN)/python -m pip uninstall -y -q torchaudio
-	$(BIN)/python -c "import fairseq, transformers, xlsr_plugin; print('fairseq', fairseq.__version__, 'ready')"
+	$(BIN)/python -c "import fairseq, transformers, lhotse, xlsr_plugin; print('fairseq', fairseq.__version__, 'ready')"
 	@touch $@
 
 test: $(STAMP)

@@ -13,7 +13,12 @@ EXTRAS = {
     "phonemize": ["phonemizer>=3.2", "espeakng-loader>=0.2.4"],
     "decode": ["flashlight-text>=0.0.7"],
     "demo": ["matplotlib>=3.7", "wordfreq>=3.1", "phonemizer>=3.2", "espeakng-loader>=0.2.4"],
-    "test": ["pytest>=7", "transformers>=4.40"],
+    # Hugging Face conversion (xlsr-checkpoint from-hf / to-hf); local directories only
+    "hf": ["transformers>=4.40", "safetensors"],
+    # lhotse manifests in (xlsr-manifest lhotse): its recipes cover dozens of corpora
+    # (lhotse 1.33 imports urllib3 without declaring it)
+    "lhotse": ["lhotse>=1.20", "urllib3"],
+    "test": ["pytest>=7", "transformers>=4.40", "lhotse>=1.20", "urllib3"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
@@ -24,7 +29,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
-    packages=find_packages(include=["xlsr_core", "xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*",
+    packages=find_packages(include=["xlsr_core", "xlsr_tools", "xlsr_plugin", "xlsr_plugin.*", "manifests", "manifests.*",
                                     "xlsr_demo", "xlsr_demo.*"])
     # xlsr_demo/recipes is a link to recipes/ (the stage scripts and YAML xlsr-demo runs):
     # as data packages, wheels and sdists carry a copy, so an installed demo needs no checkout
@@ -57,6 +62,8 @@ setup(
             "xlsr-ngram = manifests.ngram:main",
             "xlsr-demo = xlsr_demo.pipeline:main",
             "xlsr-synth = xlsr_demo.synth:main",
+            "xlsr-checkpoint = xlsr_tools.checkpoint:main",
+            "xlsr-extract = xlsr_tools.extract:main",
         ]
     },
     classifiers=[
