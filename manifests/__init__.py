@@ -1,6 +1,7 @@
 """Manifests for XLSR: corpora -> fairseq's per-language ``.tsv`` / label files, balanced mixes.
 
-One module per corpus (``commonvoice``, ``mls``, ``babel``, ``folder``), each with a
+One module per corpus (``commonvoice``, ``mls``, ``babel``, ``folder``; ``from_lhotse`` for
+any lhotse recipe's manifests), each with a
 ``prepare_<corpus>(corpus_dir, output_dir, languages, num_jobs)`` function; the machinery
 they share (``pipeline``: subsets, rejects, dictionaries; ``audio``: header probes,
 16 kHz FLAC conversion, process pool); ``text`` (per-language normalisation table),

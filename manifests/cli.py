@@ -2,9 +2,10 @@
 
 A thin wrapper: every subcommand parses its arguments and calls one library function
 (``prepare_commonvoice``, ``prepare_mls``, ``prepare_babel``, ``prepare_folder``,
-``phonemize_data``, ``balance``, ``collect_stats``) and prints its summary.
+``prepare_lhotse``, ``phonemize_data``, ``balance``, ``collect_stats``) and prints its summary.
 
     xlsr-manifest commonvoice CV_DIR OUT --languages es fr --num-jobs 8
+    xlsr-manifest lhotse data/cv-es_cuts_train.jsonl.gz data/cv-es_cuts_dev.jsonl.gz OUT
     xlsr-manifest phonemize OUT --min-phone-count 10
     xlsr-manifest balance OUT --alpha 0.5 --min-sample-size 32000 --output-split train-a0.5
     xlsr-manifest stats OUT
@@ -21,10 +22,11 @@ from .audio import TARGET_RATE, AudioSettings
 from .text import OOV_POLICIES
 
 
-def _audio_args() -> argparse.ArgumentParser:
+def _audio_args(positional: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("corpus_dir", help="the corpus release folder (layout: see the subcommand help)")
-    p.add_argument("output_dir", help="folder for manifests, labels, dictionaries (and converted audio)")
+    if positional:
+        p.add_argument("corpus_dir", help="the corpus release folder (layout: see the subcommand help)")
+        p.add_argument("output_dir", help="folder for manifests, labels, dictionaries (and converted audio)")
     p.add_argument("--languages", nargs="+", default=None,
                    help="language codes to prepare (default: every language found)")
     p.add_argument("--num-jobs", type=int, default=os.cpu_count() or 1,
@@ -79,6 +81,23 @@ def _folder(args):
         lang_pattern=args.lang_pattern, transcripts=args.transcripts,
         sidecar_ext=args.sidecar_ext, convert=args.convert,
         settings=_settings(args, args.verify), oov=args.oov)
+
+
+def _lhotse(args):
+    from .from_lhotse import prepare_lhotse
+
+    mapping = {}
+    for item in args.language_map or ():
+        name, sep, code = item.partition("=")
+        if not sep:
+            raise ValueError(f"--language-map {item!r}: expected NAME=CODE")
+        mapping[name] = code
+    return prepare_lhotse(
+        args.cuts or None, args.output_dir, args.languages, args.num_jobs,
+        recordings=args.recordings, supervisions=args.supervisions, split=args.split,
+        language=args.language, language_map=mapping, text=not args.no_text,
+        convert=not args.no_convert, audio_check=not args.no_audio_check,
+        path_prefix=args.path_prefix, settings=_settings(args), oov=args.oov)
 
 
 def _phonemize(args):
@@ -151,6 +170,35 @@ def get_parser() -> argparse.ArgumentParser:
                    "(default: reference in place; other rates are rejected)")
     p.add_argument("--verify", action="store_true", help="decode every file, not only its header")
     p.set_defaults(func=_folder)
+
+    p = sub.add_parser("lhotse", parents=[_audio_args(positional=False)],
+                       help="lhotse cuts (or recordings + supervisions) of any recipe")
+    p.add_argument("cuts", nargs="*", metavar="CUTS",
+                   help="lhotse cut manifests (.jsonl.gz), streamed; split from the name "
+                   "(<corpus>_cuts_<split>.jsonl.gz) unless --split")
+    p.add_argument("output_dir", help="folder for manifests, labels, dictionaries (and converted audio)")
+    p.add_argument("--recordings", metavar="R", help="a recording manifest, instead of cuts")
+    p.add_argument("--supervisions", metavar="S",
+                   help="its supervision manifest (in the recordings' order, as recipes write them)")
+    p.add_argument("--split", default=None, help="split of every input (train, dev, test, ...)")
+    p.add_argument("--language", default=None, metavar="CODE",
+                   help="language of supervisions (and cuts) that name none")
+    p.add_argument("--language-map", action="append", metavar="NAME=CODE",
+                   help="code for a language value of the manifest (repeatable), e.g. "
+                   "'English-US=en'; names like 'English' and FLEURS codes like 'en_us' are "
+                   "mapped already")
+    p.add_argument("--no-text", action="store_true",
+                   help="pre-training manifests: no .wrd/.ltr labels, supervision text not needed")
+    p.add_argument("--no-convert", action="store_true",
+                   help="write no audio: pieces that are not a whole 16 kHz mono FLAC/WAV/Ogg "
+                   "file are rejected (default: loaded and resampled by lhotse, written as FLAC)")
+    p.add_argument("--no-audio-check", action="store_true",
+                   help="open no in-place audio file: trust the manifest's rates and sample "
+                   "counts (no .verified stamp is written, so training reads the headers once)")
+    p.add_argument("--path-prefix", default=None, metavar="DIR",
+                   help="folder that relative audio paths of the manifest are relative to "
+                   "(default: the current folder, as lhotse)")
+    p.set_defaults(func=_lhotse)
 
     p = sub.add_parser("phonemize", help="<split>_<lang>.wrd -> .phn with espeak-ng")
     p.add_argument("data", help="folder with <split>_<lang>.tsv/.wrd")

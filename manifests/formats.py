@@ -130,15 +130,26 @@ def write_manifest(path: PathLike, manifest: Manifest, verified_rate: Optional[i
     """Write ``path``; with ``verified_rate``, the caller vouches that every listed file
     passes the audio check at that sample rate (it read them) and a stamp says so.
     Otherwise any earlier stamp is removed (it would be void anyway)."""
+    write_entries(path, manifest.root, manifest.entries, verified_rate)
+
+
+def write_entries(
+    path: PathLike, root: str, entries: Iterable[Tuple[str, int]], verified_rate: Optional[int] = None
+) -> int:
+    """:func:`write_manifest` from an iterator of ``(relpath, num_samples)`` (streamed: memory
+    does not grow with the manifest); returns the number of entries written."""
+    count = 0
     with atomic_write(path) as f:
-        print(manifest.root, file=f)
-        for rel, n in manifest.entries:
+        print(root, file=f)
+        for rel, n in entries:
             print(f"{rel}\t{n}", file=f)
+            count += 1
     if verified_rate is None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(layout.verified_path(path))
     else:
-        write_stamp(path, manifest_digest(path), verified_rate, len(manifest), "xlsr-manifest")
+        write_stamp(path, manifest_digest(path), verified_rate, count, "xlsr-manifest")
+    return count
 
 
 # -- verification stamps ---------------------------------------------------------------

@@ -200,7 +200,8 @@ def rebuild_dicts(output_dir: Path, labels: str) -> List[Path]:
         _, lang = layout.split_subset(path.name[: -len(labels) - 1])
         if lang is None:
             continue  # a combined (balanced) subset: its symbols are counted per language
-        per_lang.setdefault(lang, Counter()).update(formats.count_symbols(formats.read_lines(path)))
+        with open(path, encoding="utf-8") as f:  # streamed: label files of millions of lines
+            per_lang.setdefault(lang, Counter()).update(formats.count_symbols(f))
     written = []
     joint: Counter = Counter()
     for lang, counts in sorted(per_lang.items()):
