@@ -37,13 +37,23 @@ from xlsr_core.sampling import language_hours
 PathLike = Union[str, os.PathLike]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> Iterator:
-    """Write ``path`` through a temporary file in the same folder, renamed on success."""
+    """Write ``path`` through a temporary file in the same folder, renamed on success.
+
+    The file gets the permissions ``open`` would give it (0666 less the umask), not
+    ``mkstemp``'s private 0600: manifests are read by other users and jobs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": "\n"}
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
