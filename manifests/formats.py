@@ -6,7 +6,8 @@
 * ``<subset>.wrd``: normalised words; ``.ltr``: characters separated by spaces, ``|``
   between words and a trailing `` |`` (as ``libri_labels.py``); ``.phn``: phones
   separated by spaces. One line per manifest line.
-* ``dict.<labels>.txt``: ``symbol count`` per line, most frequent first.
+* ``dict.<labels>.txt``: ``symbol count`` per line; a new dictionary is sorted most
+  frequent first, a rebuilt one keeps its order (``manifests.pipeline.rebuild_dicts``).
 * ``<subset>.tsv.verified``: a verification stamp (JSON): the sha256 of the manifest's
   bytes whose every audio file was found to exist, be non-empty, have a readable header
   with ``sample_rate`` and samples. Written by the builders (which read every file) and
@@ -256,11 +257,17 @@ def count_symbols(lines: Iterable[str]) -> Counter:
     return counts
 
 
-def write_dict(path: PathLike, counts: Counter) -> None:
-    """fairseq ``Dictionary`` text format, most frequent first, ties by symbol."""
+def by_frequency(counts: Counter) -> List[str]:
+    """Symbols most frequent first, ties by symbol (a new dictionary's order)."""
+    return [sym for sym, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def write_dict(path: PathLike, counts: Counter, order: Optional[Sequence[str]] = None) -> None:
+    """fairseq ``Dictionary`` text format: ``symbol count`` per line, in ``order`` (default
+    :func:`by_frequency`); a symbol without a count is written with 0."""
     with atomic_write(path) as f:
-        for sym, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-            print(f"{sym} {n}", file=f)
+        for sym in by_frequency(counts) if order is None else order:
+            print(f"{sym} {counts.get(sym, 0)}", file=f)
 
 
 def read_dict_symbols(path: PathLike) -> Sequence[str]:

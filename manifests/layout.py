@@ -6,7 +6,9 @@ fairseq reads a split ``S`` of an audio task from ``<data>/S.tsv`` (and the labe
 (the plugin's tasks) both build every name through this module, so they cannot drift.
 
 Split names must not contain ``_`` (it separates split and language); use ``-`` instead
-(``train-1h``, ``train-10h``). Language codes may contain ``-`` (``zh-CN``).
+(``train-1h``, ``train-10h``). Language codes may contain ``-`` (``zh-CN``). A split is a
+*training* split when it is ``train`` or ``train-<anything>`` (:func:`is_training_split`):
+dictionary counts come from those only.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ PathLike = Union[str, os.PathLike]
 # one speaker id per manifest line ("-" if unknown), written by the builders for `stats`
 SPEAKER_LABELS = "spk"
 REJECTS_SUFFIX = "rejects.tsv"
+TRAIN_SPLIT = "train"  # and train-1h, train-10h, train-sub, ...: see is_training_split
 VERIFIED_SUFFIX = ".verified"
 
 _SPLIT_RE = re.compile(r"^[A-Za-z0-9.\-]+$")
@@ -58,6 +61,12 @@ def split_subset(subset: str) -> tuple:
     return (split, lang) if sep else (split, None)
 
 
+def is_training_split(split: str) -> bool:
+    """``train``, ``train-1h``, ``train-10h``, ``train-sub``: labels a model is trained on
+    (``dev``, ``test``, ``eval`` are not)."""
+    return split == TRAIN_SPLIT or split.startswith(TRAIN_SPLIT + "-")
+
+
 def manifest_path(data: PathLike, split: str, lang: Optional[str] = None) -> Path:
     return Path(data) / f"{subset_name(split, lang)}.tsv"
 
@@ -74,6 +83,19 @@ def dict_path(data: PathLike, labels: str, lang: Optional[str] = None) -> Path:
     if lang is None:
         return Path(data) / f"dict.{labels}.txt"
     return Path(data) / f"dict.{labels}.{check_language(lang)}.txt"
+
+
+def dict_languages(data: PathLike, labels: str) -> List[str]:
+    """Languages that have a ``dict.<labels>.<lang>.txt`` in ``data``, sorted."""
+    prefix, suffix = f"dict.{labels}.", ".txt"
+    if not os.path.isdir(data):
+        return []
+    langs = []
+    for entry in sorted(os.listdir(data)):
+        lang = entry[len(prefix): -len(suffix)] if entry.startswith(prefix) and entry.endswith(suffix) else ""
+        if lang and _LANG_RE.match(lang):
+            langs.append(lang)
+    return langs
 
 
 def verified_path(manifest: PathLike) -> Path:

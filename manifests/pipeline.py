@@ -12,9 +12,10 @@ as a non-UTF-8 transcript line) and calls :func:`build_subset`, which
    every file it lists was read at the target sample rate, so training's start-up check
    need not read them again.
 
-:func:`rebuild_dicts` then rewrites ``dict.<labels>.<lang>.txt`` and the joint
+:func:`rebuild_dicts` then writes ``dict.<labels>.<lang>.txt`` and the joint
 ``dict.<labels>.txt`` from all label files present, so languages prepared in separate
-runs still share one joint dictionary.
+runs still share one joint dictionary; counts come from training splits, and a re-run
+only appends to an existing dictionary (fine-tuned models are indexed by its order).
 """
 
 from __future__ import annotations
@@ -193,27 +194,53 @@ def build_subset(
 
 
 def rebuild_dicts(output_dir: Path, labels: str) -> List[Path]:
-    """Rewrite per-language and joint ``dict.<labels>*.txt`` from the label files present."""
+    """Write or update ``dict.<labels>.<lang>.txt`` per language and the joint
+    ``dict.<labels>.txt`` from the ``<split>_<lang>.<labels>`` files present.
+
+    * **Counts come from training splits** (``layout.is_training_split``: ``train``,
+      ``train-1h``, ...). A symbol seen only in ``dev``/``test`` is listed with count 0,
+      so that evaluation labels stay inside the dictionary.
+    * **An existing dictionary is never reordered**: a fine-tuned CTC model's output
+      layer is indexed by it (``xlsr_ctc`` refuses another order). Its symbols keep their
+      lines, with updated counts (0 when no label uses them any more); new symbols are
+      appended, most frequent first. Delete the file to start a fresh, frequency-sorted
+      one (models fine-tuned with the old one will then refuse it).
+    """
     output_dir = Path(output_dir)
-    per_lang: Dict[str, Counter] = {}
+    train: Dict[str, Counter] = {}
+    seen: Dict[str, Counter] = {}  # every split: which symbols exist at all
     for path in sorted(output_dir.glob(f"*.{labels}")):
-        _, lang = layout.split_subset(path.name[: -len(labels) - 1])
+        split, lang = layout.split_subset(path.name[: -len(labels) - 1])
         if lang is None:
             continue  # a combined (balanced) subset: its symbols are counted per language
         with open(path, encoding="utf-8") as f:  # streamed: label files of millions of lines
-            per_lang.setdefault(lang, Counter()).update(formats.count_symbols(f))
+            counts = formats.count_symbols(f)
+        seen.setdefault(lang, Counter()).update(counts)
+        train.setdefault(lang, Counter())
+        if layout.is_training_split(split):
+            train[lang].update(counts)
     written = []
-    joint: Counter = Counter()
-    for lang, counts in sorted(per_lang.items()):
-        path = layout.dict_path(output_dir, labels, lang)
-        formats.write_dict(path, counts)
-        joint.update(counts)
-        written.append(path)
-    if per_lang:
-        path = layout.dict_path(output_dir, labels)
-        formats.write_dict(path, joint)
-        written.append(path)
+    joint_train: Counter = Counter()
+    joint_seen: Counter = Counter()
+    for lang in sorted(seen):
+        written.append(_update_dict(layout.dict_path(output_dir, labels, lang), train[lang], seen[lang]))
+        joint_train.update(train[lang])
+        joint_seen.update(seen[lang])
+    if seen:
+        written.append(_update_dict(layout.dict_path(output_dir, labels), joint_train, joint_seen))
     return written
+
+
+def _update_dict(path: Path, train: Counter, seen: Counter) -> Path:
+    """``path`` with its existing symbols first, in their order, then new training symbols
+    by frequency, then symbols of evaluation splits only (count 0); counts from ``train``."""
+    order = list(formats.read_dict_symbols(path)) if path.is_file() else []
+    known = set(order)
+    order += [s for s in formats.by_frequency(train) if s not in known]
+    known.update(order)
+    order += sorted(s for s in seen if s not in known)
+    formats.write_dict(path, train, order)
+    return path
 
 
 def finish(result: PrepareResult, labels: Sequence[str] = ("ltr",)) -> PrepareResult:

@@ -2,7 +2,8 @@
 # Stage 2: manifests (16 kHz FLAC), phoneme labels and the alpha = 0.5 language sampling table.
 # Usage: recipes/demo/02_manifests.sh OUT LANGS [JOBS] [EXTRA_LANGS]
 # Reads OUT/corpus (stage 1, or any CommonVoice release); writes OUT/data/<split>_<lang>.{tsv,wrd,ltr,phn},
-# dict.phn.txt, and OUT/data/balance.txt (the sampling table pre-training uses).
+# dict.phn.txt (joint) and dict.phn.<lang>.txt (what a one-language fine-tuning uses), and
+# OUT/data/balance.txt (the sampling table pre-training uses).
 # EXTRA_LANGS (comma-separated, e.g. en for XLSR-English) get manifests and phonemes but
 # stay out of the sampling table of LANGS.
 set -euo pipefail

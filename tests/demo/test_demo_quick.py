@@ -58,7 +58,9 @@ def test_quick_demo_table_is_complete_and_measured(quick):
             assert per == pytest.approx(measured[lang], abs=0.051)  # the table shows what was decoded
         missing = [lang for lang in LANGS if lang not in langs]
         assert all(rows[model][lang] == "–" for lang in missing)
-    avg = sum(float(rows["XLSR-3"][lang]) for lang in LANGS) / len(LANGS)
+    # the average of the decoded PERs (averaging the table's rounded cells can be 0.1 off)
+    measured = collect_per([out / "decode" / f"{RUNS['XLSR-3']}_{lang}" for lang in LANGS])
+    avg = sum(measured[lang] for lang in LANGS) / len(LANGS)
     assert float(rows["XLSR-3"]["Avg"]) == pytest.approx(avg, abs=0.051)
     assert re.search(r"Relative PER reduction of XLSR-3 vs XLSR-Monolingual.*ky [-+]\d", 
                      (out / "table.md").read_text(encoding="utf-8"))

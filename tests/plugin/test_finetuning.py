@@ -327,3 +327,43 @@ def test_per_language_validation_is_the_same_on_two_ranks(corpus, tmp_path):
     assert "training on 2 devices" in outs[0]
     assert set(alone) == {"per", "per_aa", "per_bb"} and alone["per_aa"] != alone["per_bb"]
     assert _valid_pers(outs[0]) == alone
+
+
+def test_one_language_model_keeps_its_dictionary_through_a_rebuild(corpus, tmp_path):
+    """A fine-tuning on one language (--languages aa) uses dict.phn.aa.txt, as the builders
+    write it. A builder re-run after aa's labels changed (the most frequent phone is now
+    another) must leave that dictionary's order alone, so the model still decodes; decoding
+    it with the joint dictionary is refused, naming the file it was trained with."""
+    from manifests.pipeline import rebuild_dicts
+
+    data, pretrained = corpus
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy, symlinks=True)
+    rebuild_dicts(copy, "phn")  # what xlsr-manifest writes: dict.phn.aa.txt, dict.phn.bb.txt
+    own = [line.split()[0] for line in (copy / "dict.phn.aa.txt").read_text().splitlines()]
+    assert sorted(own) == sorted(INVENTORY["aa"])  # aa's symbols only: no "s" of bb
+    run_cli([
+        "fairseq-train", copy, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--labels", "phn",
+        "--languages", "aa", "--single-language", "--arch", "xlsr_ctc", "--w2v-path", pretrained,
+        "--criterion", "xlsr_ctc", "--zero-infinity", "--sentence-avg", "--optimizer", "adam", "--lr", "0.001",
+        "--max-update", "2", "--max-tokens", "64000", "--required-batch-size-multiple", "1", "--num-workers", "0",
+        "--save-dir", tmp_path / "ckpt", "--no-epoch-checkpoints", "--log-format", "simple", "--seed", "1",
+        "--disable-validation",
+    ])
+    ckpt = tmp_path / "ckpt" / "checkpoint_last.pt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    assert state["cfg"]["model"]["target_symbols"].split()[4:] == own
+
+    phn = copy / "train_aa.phn"  # relabel: "u" becomes by far the most frequent phone
+    phn.write_text("".join(f"{line} u u u u u u\n" for line in phn.read_text().splitlines()))
+    rebuild_dicts(copy, "phn")
+    after = (copy / "dict.phn.aa.txt").read_text().splitlines()
+    assert [line.split()[0] for line in after] == own and own[0] != "u"
+    text = generate(copy, ckpt, "test_aa", "--languages", "aa")
+    assert "Translated 12 sentences" in text
+
+    proc = run_cli(["fairseq-generate", copy, "--user-dir", PLUGIN, "--task", "xlsr_finetuning",
+                    "--path", ckpt, "--gen-subset", "test_aa", "--labels", "phn", "--scoring", "per",
+                    "--max-tokens", "1000000"], check=False)
+    assert proc.returncode != 0 and "DictionaryMismatchError" in proc.stdout
+    assert f"It was fine-tuned with {copy / 'dict.phn.aa.txt'}" in proc.stdout

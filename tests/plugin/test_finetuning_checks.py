@@ -81,6 +81,25 @@ def test_missing_labels_or_dictionary(data):
         XlsrFinetuningTask.setup_task(XlsrFinetuningConfig(data=str(data), seed=1, tpu=False, train_subset="train"))
 
 
+def test_one_language_uses_its_own_dictionary(data):
+    """One language: dict.phn.<lang>.txt; several: the joint one; a one-language run in a
+    folder of several languages without its own dictionary is refused, with the fix."""
+    write_tone_split(data, "train", "bb", 4)
+    with pytest.raises(FileNotFoundError) as e:
+        setup(data, languages="aa").target_dictionary
+    msg = str(e.value)
+    assert "dict.phn.aa.txt not found" in msg and "(bb)" in msg
+    assert f"task.target_dictionary={data / 'dict.phn.txt'}" in msg
+    task = setup(data, languages="aa", target_dictionary=str(data / "dict.phn.txt"))  # a file: as it is
+    assert task.dictionary_path() == data / "dict.phn.txt"
+
+    (data / "dict.phn.aa.txt").write_text("".join(f"{p} 1\n" for p in "uoiea"))
+    task = setup(data, languages="aa")
+    assert task.dictionary_path() == data / "dict.phn.aa.txt"
+    assert task.target_dictionary.symbols[4:] == list("uoiea")
+    assert setup(data).dictionary_path() == data / "dict.phn.txt"  # aa and bb: joint
+
+
 def test_audio_too_short_for_its_labels(data):
     tsv = data / "train_aa.tsv"
     lines = tsv.read_text().splitlines()

@@ -16,7 +16,8 @@ What this class adds are checks fairseq leaves to an ``assert`` or to luck:
   inputs it never saw, silently. Checked before anything is built, with the fix.
 * the output dictionary: the symbols (in order) are stored in the model config and a
   checksum in the weights, so decoding or continuing with a different ``dict.*.txt``
-  (a rebuilt dictionary reorders symbols by frequency) fails with a clear message.
+  (another language's, the joint one instead of a language's, or one rebuilt from
+  scratch) fails with a message naming the file of the data folder that matches.
 """
 
 
@@ -100,6 +101,23 @@ def _diff(stored: str, current: str) -> str:
     return f"same size, but {len(moved)} index(es) differ ({', '.join(moved[:10])})"
 
 
+def _mismatch_message(stored: str, current: str, task) -> str:
+    """What differs, and which dictionary file of the data folder the checkpoint matches."""
+    path = getattr(task, "_dictionary_path", None) or "the task's dictionary"
+    msg = f"this checkpoint was fine-tuned with another dictionary than {path} ({_diff(stored, current)}). "
+    match = task.dictionary_matching(stored) if hasattr(task, "dictionary_matching") else None
+    if match is not None:
+        return msg + (
+            f"It was fine-tuned with {match}: pass --target-dictionary {match} "
+            "(a one-language model also decodes with --languages <its language>, which picks "
+            "dict.<labels>.<lang>.txt; a multilingual one without, which picks dict.<labels>.txt)"
+        )
+    return msg + (
+        "No dictionary in the data folder matches: use the one it was trained with "
+        "(--target-dictionary FILE)"
+    )
+
+
 def _check_channel_masking(cfg, channels: int) -> None:
     """fairseq draws ``int(prob * channels / length + U(0,1))`` channel spans with no
     minimum and raises "this should never happens" whenever that is 0: refuse settings
@@ -115,7 +133,7 @@ def _check_channel_masking(cfg, channels: int) -> None:
 
 @register_model("xlsr_ctc", dataclass=XlsrCtcConfig)
 class XlsrCtcModel(Wav2VecCtc):
-    """Pre-trained XLSR encoder + linear CTC layer over ``dict.<labels>.txt``."""
+    """Pre-trained XLSR encoder + linear CTC layer over the task's label dictionary."""
 
     def __init__(self, cfg: XlsrCtcConfig, w2v_encoder, symbols: str):
         super().__init__(cfg, w2v_encoder)
@@ -124,13 +142,8 @@ class XlsrCtcModel(Wav2VecCtc):
     @classmethod
     def build_model(cls, cfg: XlsrCtcConfig, task):
         symbols = dictionary_symbols(task.target_dictionary)
-        dict_file = f"dict.{getattr(task.cfg, 'labels', '?')}.txt in {getattr(task.cfg, 'data', '?')}"
         if cfg.target_symbols is not None and cfg.target_symbols != symbols:
-            raise DictionaryMismatchError(
-                f"this checkpoint was fine-tuned with another dictionary than {dict_file} "
-                f"({_diff(cfg.target_symbols, symbols)}). Use the dictionary it was trained "
-                "with (task.data or --target-dictionary pointing to its folder)"
-            )
+            raise DictionaryMismatchError(_mismatch_message(cfg.target_symbols, symbols, task))
         cfg.target_symbols = symbols
         if cfg.w2v_args is None:  # fine-tuning starts: check before loading the weights
             stored = pretrained_normalize(cfg.w2v_path)
@@ -162,7 +175,7 @@ class XlsrCtcModel(Wav2VecCtc):
         elif int(stored) != int(own[CHECKSUM_KEY]):
             raise DictionaryMismatchError(
                 "checkpoint was fine-tuned with a dictionary of the same size but different "
-                "symbols or order (a dict.*.txt rebuilt from other data reorders symbols by "
-                "frequency): use the dictionary it was fine-tuned with"
+                "symbols or order (a dict.*.txt deleted and rebuilt from scratch is sorted by "
+                "frequency anew): use the dictionary it was fine-tuned with"
             )
         return super().load_state_dict(state_dict, strict, model_cfg, args)

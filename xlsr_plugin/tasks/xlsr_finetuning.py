@@ -6,8 +6,9 @@ one language at a time or, for XLSR-53, all languages in one model. This task is
 fairseq's ``audio_finetuning`` (target dictionary, ``<s>`` as the CTC blank, labels
 attached per utterance) on top of ``xlsr_pretraining`` (one manifest per language,
 α-sampled training, per-language batches for evaluation). Labels come from
-``<split>_<lang>.<labels>`` and the dictionary from ``dict.<labels>.txt``
-(``manifests.layout``); several languages share one joint dictionary.
+``<split>_<lang>.<labels>`` (``manifests.layout``); a one-language run uses that
+language's ``dict.<labels>.<lang>.txt``, several languages share the joint
+``dict.<labels>.txt`` (:meth:`XlsrFinetuningTask.dictionary_path`).
 
 Every label file is checked before the first step, beside the audio checks
 (``xlsr_plugin.data.validation``): line counts, symbols missing from the dictionary,
@@ -27,6 +28,7 @@ import logging
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import List, Optional
 
 from fairseq.data import AddTargetDataset, Dictionary
@@ -48,6 +50,7 @@ from xlsr_plugin.data.validation import (
     LabelLengths, check_label_lengths, check_symbols, default_feature_frames, feature_frames_of, read_labels,
 )
 from xlsr_plugin.decoding.ctc import CtcGenerator, GreedyDecoder
+from xlsr_plugin.models.xlsr_ctc import dictionary_symbols
 from xlsr_plugin.scoring.scorers import announce_batch_languages
 from xlsr_plugin.tasks.xlsr_pretraining import XlsrPretrainingConfig, XlsrPretrainingTask
 
@@ -124,18 +127,72 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 "fine-tuning reads labels and dict.<labels>.txt from one folder"
             )
         self.feature_frames = default_feature_frames  # until the model is built
+        self._dictionary_path: Optional[Path] = None  # set when the dictionary is loaded
         self._lengths_to_recheck: List[LabelLengths] = []
 
     # -- dictionary and labels ---------------------------------------------------------
+    def dictionary_path(self) -> Path:
+        """The label dictionary of this run (``manifests.layout`` names it):
+
+        * one language (``task.languages=es``, or a folder that holds only es):
+          ``dict.<labels>.es.txt``, that language's symbols only. A folder with no
+          per-language dictionaries and no other language's manifests is one language's
+          folder, so its ``dict.<labels>.txt`` is that language's too;
+        * several languages: the joint ``dict.<labels>.txt``;
+        * ``task.target_dictionary``: a file is used as it is; a folder replaces
+          ``task.data`` in the rules above.
+        """
+        override = self.cfg.target_dictionary
+        if override and Path(override).is_file():
+            return Path(override)
+        folder, labels = override or self.cfg.data, self.cfg.labels
+        joint = layout.dict_path(folder, labels)
+        if len(self.languages) != 1:
+            return joint
+        lang = self.languages[0]
+        own = layout.dict_path(folder, labels, lang)
+        if own.is_file():
+            return own
+        others = set(layout.dict_languages(folder, labels))
+        others |= set(layout.discover_languages(self.cfg.data, self._train_subset()))
+        others.discard(lang)
+        if not others:
+            return joint
+        raise FileNotFoundError(
+            f"{own} not found: fine-tuning one language ({lang}) uses that language's "
+            f"dictionary, and {folder} also holds other languages ({', '.join(sorted(others))}), "
+            f"so {joint.name} is not {lang}'s. xlsr-manifest writes {own.name} (re-run the "
+            f"builder or xlsr-manifest phonemize); to use the joint one anyway, pass "
+            f"task.target_dictionary={joint} (fairseq-generate: --target-dictionary)"
+        )
+
     def load_target_dictionary(self) -> Dictionary:
-        path = layout.dict_path(self.cfg.target_dictionary or self.cfg.data, self.cfg.labels)
+        path = self.dictionary_path()
         if not path.is_file():
             raise FileNotFoundError(
-                f"{path} not found: fine-tuning on '{self.cfg.labels}' labels needs the joint "
-                "dictionary of all languages (xlsr-manifest writes it)"
+                f"{path} not found: fine-tuning on '{self.cfg.labels}' labels of "
+                f"{', '.join(self.languages) or 'these languages'} needs it (xlsr-manifest "
+                "writes the joint and the per-language dictionaries)"
             )
         logger.info(f"target dictionary: {path}")
+        self._dictionary_path = path
         return Dictionary.load(str(path))
+
+    def dictionary_matching(self, symbols: str) -> Optional[Path]:
+        """The dictionary file in the data folder whose symbols are ``symbols`` (a fine-tuned
+        model's), to tell a user which one it was trained with."""
+        folder, labels = self.cfg.target_dictionary or self.cfg.data, self.cfg.labels
+        if not Path(folder).is_dir():
+            folder = self.cfg.data
+        candidates = [layout.dict_path(folder, labels)]
+        candidates += [layout.dict_path(folder, labels, l) for l in layout.dict_languages(folder, labels)]
+        for path in candidates:
+            try:
+                if path.is_file() and dictionary_symbols(Dictionary.load(str(path))) == symbols:
+                    return path
+            except Exception:  # an unreadable candidate is just not the match
+                continue
+        return None
 
     def build_language_dataset(self, split: str, lang: Optional[str], task_cfg):
         dataset = super().build_language_dataset(split, lang, task_cfg)
@@ -150,8 +207,8 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
                 f"({self.cfg.min_sample_size} samples) left out, with their labels"
             )
         kept = [i for i in range(len(lines)) if i not in skipped]
-        check_symbols(path, lines, self.target_dictionary.indices,
-                      layout.dict_path(self.cfg.data, self.cfg.labels))
+        symbols = self.target_dictionary.indices  # loads it (and sets _dictionary_path)
+        check_symbols(path, lines, symbols, self._dictionary_path)
         lengths = LabelLengths.of(path, manifest, lines, dataset.sizes, kept)
         check_label_lengths(lengths, self.feature_frames, self.cfg.max_sample_size)
         if self.feature_frames is default_feature_frames:  # no model yet: check again with it

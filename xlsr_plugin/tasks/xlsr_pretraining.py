@@ -48,6 +48,15 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
             "language id); default: every <train_subset>_<lang>.tsv found in task.data"
         },
     )
+    single_language: bool = field(
+        default=False,
+        metadata={
+            "help": "a one-language run (XLSR-Monolingual, XLSR-English, one language's "
+            "fine-tuning): task.languages must name exactly that language. Without it, a "
+            "folder holding several languages' manifests would train on all of them, "
+            "alpha-resampled; the run is refused instead, naming the languages found"
+        },
+    )
     sampling_alpha: float = field(
         default=0.5,
         metadata={
@@ -120,6 +129,38 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             logger.info("corpora: " + ", ".join(f"{c} ({d})" for c, d in self.corpora.items()))
         self.languages: List[str] = self._resolve_languages()
         logger.info(f"languages ({len(self.languages)}): {', '.join(self.languages)}")
+
+    @classmethod
+    def setup_task(cls, cfg, **kwargs):
+        """The task of a run. A task rebuilt from a checkpoint (``from_checkpoint``: the
+        pre-training task inside ``xlsr_ctc``, or a model loaded for inference) trains
+        nothing, so ``single_language`` is not enforced there."""
+        task = cls(cfg)
+        if not kwargs.get("from_checkpoint", False):
+            task.check_single_language()
+        return task
+
+    def check_single_language(self) -> None:
+        """``task.single_language``: ``task.languages`` must name exactly one language."""
+        if not self.cfg.get("single_language", False):
+            return
+        folders = ", ".join(self.corpora.values())
+        if not self.cfg.languages:
+            split = self._train_subset()
+            found = sorted({l for f in self.corpora.values() for l in layout.discover_languages(f, split)})
+            raise ValueError(
+                f"task.languages is not set, and this recipe trains one language "
+                f"(task.single_language=true). {folders} holds {split}_<lang>.tsv of "
+                f"{len(found)} language(s): {', '.join(found) or 'none'}; without task.languages "
+                f"all of them would be trained, alpha-resampled. Name the one to train, e.g. "
+                f"task.languages={found[0] if found else '<lang>'} (fairseq-train: --languages)"
+            )
+        if len(self.languages) != 1:
+            raise ValueError(
+                f"task.languages={self.cfg.languages} names {len(self.languages)} languages, but "
+                "this recipe trains one (task.single_language=true): name one, or use a "
+                "multilingual recipe (e.g. xlsr_base, multilingual)"
+            )
 
     @staticmethod
     def _refuse_unsupported(cfg) -> None:
