@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # make bench SCALE_ARGS=--quick: the corpus-scale benchmark on 100k utterances (~15 s) instead of 1 M + 4 M
 SCALE_ARGS ?=
 
-.PHONY: install test demo demo-quick bench clean
+.PHONY: install test demo demo-quick bench check-hf-script clean
 
 install: $(STAMP)
 
@@ -50,6 +50,15 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_epoch_plan.py
 	$(BIN)/python benchmarks/bench_language_batches.py
 	$(BIN)/python benchmarks/bench_worker_memory.py
+
+# transformers' own fairseq -> Hugging Face script reads checkpoints made here (tests/plugin/test_hf.py).
+# transformers 5 no longer ships it: this takes it from the 4.46.3 wheel (a download from PyPI).
+HF_SCRIPT_DIR ?= /tmp/xlsr-hf-script
+check-hf-script: $(STAMP)
+	$(BIN)/python -m pip download -q transformers==4.46.3 --no-deps -d $(HF_SCRIPT_DIR)
+	cd $(HF_SCRIPT_DIR) && $(CURDIR)/$(BIN)/python -m zipfile -e transformers-4.46.3-py3-none-any.whl wheel
+	XLSR_HF_CONVERT_SCRIPT=$(HF_SCRIPT_DIR)/wheel/transformers/models/wav2vec2/convert_wav2vec2_original_pytorch_checkpoint_to_pytorch.py \
+	  $(BIN)/python -m pytest tests/plugin/test_hf.py -q -k conversion_script -rs
 
 clean:
 	rm -rf $(VENV) build *.egg-info
