@@ -4,10 +4,11 @@ Each phone is a distinct tone (100 ms, Hann window) between short silences, so a
 pre-trained model learns CTC in a few hundred updates on CPU: the tiny recipe must show
 its PER falling (the "all blanks" trap), ``fairseq-generate`` must print a PER that an
 independent edit distance over its own T/H lines reproduces, greedily and with an
-n-gram LM built here; and an old argparse-format checkpoint must fine-tune.
+n-gram LM built here; and checkpoints of every fairseq era (``eras.py``) must fine-tune,
+and decode when fine-tuned, as the plugin's own do.
 """
 
-import argparse
+import json
 import os
 import re
 import shutil
@@ -21,8 +22,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from fairseq.data import Dictionary
 
-from conftest import BIN, PLUGIN, REPO, free_port, pretrain_cli, readme_command, run_cli
+from conftest import BIN, PLUGIN, REPO, free_port, pretrain_cli, readme_command, run_cli, run_clis
+from eras import ERAS, make_checkpoint
+from xlsr_tools import checkpoint as checkpoint_cli
 
 SR = 16000
 TONES = {"a": 300, "e": 520, "i": 850, "o": 1300, "u": 2000, "s": 3100}  # phone -> Hz
@@ -76,23 +80,39 @@ def corpus(tmp_path_factory):
     return data, root / "pretrained" / "checkpoint_last.pt"
 
 
+def hydra_finetune(data, pretrained, out: Path, *overrides) -> list:
+    """The tiny recipe through fairseq-hydra-train (the command)."""
+    return [
+        "fairseq-hydra-train", "--config-dir", REPO / "recipes" / "finetuning", "--config-name", "tiny",
+        f"task.data={data}", f"model.w2v_path={pretrained}", f"common.user_dir={PLUGIN}",
+        f"checkpoint.save_dir={out / 'ckpt'}", f"hydra.run.dir={out / 'hydra'}", *overrides,
+    ]
+
+
 @pytest.fixture(scope="module")
 def finetuned(corpus, tmp_path_factory):
     """The tiny recipe through fairseq-hydra-train: (checkpoint, training log)."""
     data, pretrained = corpus
     out = tmp_path_factory.mktemp("finetuned")
-    proc = run_cli([
-        "fairseq-hydra-train", "--config-dir", REPO / "recipes" / "finetuning", "--config-name", "tiny",
-        f"task.data={data}", f"model.w2v_path={pretrained}", f"common.user_dir={PLUGIN}",
-        f"checkpoint.save_dir={out / 'ckpt'}", f"hydra.run.dir={out / 'hydra'}",
-    ])
-    return out / "ckpt" / "checkpoint_best.pt", proc.stdout
+    log = run_cli(hydra_finetune(data, pretrained, out)).stdout
+    return out / "ckpt" / "checkpoint_best.pt", log
+
+
+@pytest.fixture(scope="module")
+def decoded_aa(corpus, finetuned):
+    """fairseq-generate's greedy output for test_aa, from the fine-tuned checkpoint."""
+    data, _ = corpus
+    return generate(data, finetuned[0], "test_aa")
+
+
+def generate_command(data, ckpt, subset, *extra) -> list:
+    return ["fairseq-generate", data, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--path", ckpt,
+            "--gen-subset", subset, "--labels", "phn", "--scoring", "per", "--max-tokens", "1000000",
+            "--num-workers", "0", *extra]
 
 
 def generate(data, ckpt, subset, *extra, results=None):
-    args = ["fairseq-generate", data, "--user-dir", PLUGIN, "--task", "xlsr_finetuning", "--path", ckpt,
-            "--gen-subset", subset, "--labels", "phn", "--scoring", "per", "--max-tokens", "1000000",
-            "--num-workers", "0", *extra]
+    args = generate_command(data, ckpt, subset, *extra)
     if results:
         args += ["--results-path", results]
     proc = run_cli(args)
@@ -135,7 +155,7 @@ def test_tiny_recipe_learns_through_hydra_train(finetuned):
         assert re.search(rf"\| per_{lang} [\d.]+", log)
 
 
-def test_generate_greedy_per_matches_printed_lines(corpus, finetuned, tmp_path):
+def test_generate_greedy_per_matches_printed_lines(corpus, finetuned, decoded_aa, tmp_path):
     data, _ = corpus
     ckpt, _ = finetuned
     text = generate(data, ckpt, "test", results=tmp_path / "out")
@@ -147,7 +167,7 @@ def test_generate_greedy_per_matches_printed_lines(corpus, finetuned, tmp_path):
     assert set(by_lang) == set(INVENTORY)
 
     # One language decoded alone scores exactly as its share of the multilingual run.
-    alone = generate(data, ckpt, "test_aa")
+    alone = decoded_aa
     assert printed_per(alone)[0] == pytest.approx(by_lang["aa"], abs=0.006)
     assert printed_per(alone)[0] == pytest.approx(independent_per(printed_pairs(alone)), abs=0.006)
 
@@ -247,26 +267,11 @@ def test_decoding_with_another_dictionary_is_refused(corpus, finetuned, tmp_path
     assert "DictionaryMismatchError" in proc.stdout and "another dictionary" in proc.stdout
 
 
-def old_format_checkpoint(new: Path, old: Path) -> None:
-    """What the released wav2vec 2.0 / XLSR files look like: flat argparse ``args``."""
-    state = torch.load(new, map_location="cpu", weights_only=False)
-    flat = {}
-    for group in ("common", "checkpoint", "dataset", "optimization", "task", "model"):
-        flat.update({k: v for k, v in (state["cfg"].get(group) or {}).items() if k != "_name"})
-    args = argparse.Namespace(**flat, arch="wav2vec2", task="audio_pretraining", criterion="wav2vec")
-    torch.save({
-        "args": args, "model": state["model"], "extra_state": {"epoch": 1}, "last_optimizer_state": None,
-        "optimizer_history": [{"criterion_name": "Wav2vecCriterion", "optimizer_name": "FairseqAdam",
-                               "lr_scheduler_state": {"best": None}, "num_updates": 10}],
-    }, old)
-
-
 def test_fairseq_train_from_old_format_checkpoint(corpus, tmp_path):
     """From an official-format (argparse, arch wav2vec2) checkpoint; masks of time and
     channels too, and the same seed twice gives the same fine-tuned weights."""
     data, pretrained = corpus
-    old = tmp_path / "xlsr_old.pt"
-    old_format_checkpoint(pretrained, old)
+    old = make_checkpoint(pretrained, tmp_path / "xlsr_old.pt", "argparse")
     states = []
     for run in ("ckpt", "again"):
         run_cli([
@@ -288,6 +293,85 @@ def test_fairseq_train_from_old_format_checkpoint(corpus, tmp_path):
     assert state["cfg"]["model"]["target_symbols"].split()[4:] == [
         line.split()[0] for line in (data / "dict.phn.txt").read_text().splitlines()
     ]
+
+
+# What the re-uploaded xlsr_53_56k.pt carries beside today's fields (fairseq #3741, s3prl #376)
+OLD_FIELDS = {"task.eval_wer": False, "model.gone_field": 3}
+
+
+@pytest.fixture(scope="module")
+def era_finetunes(corpus, tmp_path_factory):
+    """Two updates of the tiny recipe from a pre-trained file of each era, old fields and
+    all (the runs at once): {era: (file, its run folder, the run)}."""
+    data, pretrained = corpus
+    runs = {}
+    for era in ERAS:
+        out = tmp_path_factory.mktemp(f"from_{era}")
+        runs[era] = (make_checkpoint(pretrained, out / f"{era}.pt", era, extra=OLD_FIELDS), out)
+    procs = run_clis([hydra_finetune(data, old, out, "optimization.max_update=2") for old, out in runs.values()],
+                     check=False)
+    return {era: (*runs[era], proc) for era, proc in zip(runs, procs)}
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_hydra_finetuning_from_every_era(era_finetunes, era):
+    """The weights fine-tuning starts from are the file's (the transformer stays frozen
+    for the first 20 updates), old fields are dropped by name, and the fine-tuned
+    checkpoint nests the pre-trained config, plainly."""
+    old, out, proc = era_finetunes[era]
+    log = proc.stdout
+    assert proc.returncode == 0, log[-3000:]
+    named = ["eval_wer", "gone_field"] if era != "dictconfig_ns" else ["task.eval_wer"]  # a Namespace is flat
+    assert "config field(s) that today's fairseq does not know" in log and all(n in log for n in named), log[-3000:]
+    state = torch.load(out / "ckpt" / "checkpoint_last.pt", map_location="cpu", weights_only=True)
+    w2v = state["cfg"]["model"]["w2v_args"]
+    assert w2v["model"]["_name"] == "wav2vec2" and "gone_field" not in w2v["model"] and "eval_wer" not in w2v["task"]
+    start = torch.load(old, map_location="cpu", weights_only=False)["model"]
+    encoder = {k[len("w2v_encoder.w2v_model."):]: v for k, v in state["model"].items()
+               if k.startswith("w2v_encoder.w2v_model.")}
+    assert encoder and all(torch.equal(v, start[k]) for k, v in encoder.items())
+
+
+@pytest.fixture(scope="module")
+def finetuned_eras(finetuned, tmp_path_factory):
+    """The fine-tuned model as fairseq's own ``wav2vec_ctc`` file of each era, its
+    ``w2v_args`` nested in the same form: {era: file}."""
+    out = tmp_path_factory.mktemp("finetuned_eras")
+    extra = {"model.w2v_args.task.eval_wer": False}  # an old field in the nested config
+    return {era: make_checkpoint(finetuned[0], out / f"{era}.pt", era, extra=extra) for era in ERAS}
+
+
+def test_finetuned_checkpoints_of_old_eras_decode_the_same(corpus, finetuned_eras, decoded_aa, tmp_path):
+    """The DictConfig-era file (a nested DictConfig ``w2v_args`` with an old field) and
+    today's dict form (its target Dictionary pickled in ``task_state``) after
+    ``xlsr-checkpoint clean``: fairseq-generate prints the same hypotheses as for the
+    plugin's own checkpoint."""
+    data = corpus[0]
+    clean = tmp_path / "release" / "ft_clean.pt"
+    assert checkpoint_cli.main(["clean", str(finetuned_eras["dict"]), str(clean)]) == 0
+    written = Path(f"{clean}.dict.txt").read_text().split()[::2]  # the stored dictionary, set apart
+    assert written == (data / "dict.phn.txt").read_text().split()[::2]
+    expected = printed_pairs(decoded_aa)
+    runs = run_clis([generate_command(data, path, "test_aa") for path in (finetuned_eras["dictconfig"], clean)])
+    for proc in runs:
+        assert printed_pairs(proc.stdout) == expected
+        assert printed_per(proc.stdout) == printed_per(decoded_aa)
+    assert "model.w2v_args.task.eval_wer" in runs[0].stdout  # dropped, by name
+
+
+@pytest.mark.parametrize("era", ERAS)
+def test_info_of_finetuned_eras(corpus, finetuned, finetuned_eras, era, capsys):
+    assert checkpoint_cli.main(["info", "--json", str(finetuned_eras[era])]) == 0
+    info = json.loads(capsys.readouterr().out)
+    source = torch.load(finetuned[0], map_location="cpu", weights_only=True)
+    pre = source["cfg"]["model"]["w2v_args"]
+    assert info["finetuned"] and info["model"] == "wav2vec_ctc"
+    assert info["w2v_args_era"] == {"dictconfig_ns": "dictconfig"}.get(era, era)
+    assert info["w2v_path"] == source["cfg"]["model"]["w2v_path"]
+    assert (info["layers"], info["embed_dim"], info["normalize"]) == (
+        pre["model"]["encoder_layers"], pre["model"]["encoder_embed_dim"], pre["task"]["normalize"])
+    assert info["dictionary_size"] == len(Dictionary.load(str(corpus[0] / "dict.phn.txt")))
+    assert info["num_updates"] == source["optimizer_history"][-1]["num_updates"]
 
 
 def _finetune_validate(data, pretrained, save, *extra):

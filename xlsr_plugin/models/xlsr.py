@@ -60,8 +60,8 @@ class XlsrBaseConfig(Wav2Vec2Config):
         default=None,
         metadata=_help(
             "continue pre-training from this wav2vec 2.0 / XLSR checkpoint (fairseq format, "
-            "old argparse ones too): its architecture fields replace the recipe's and its "
-            "weights are loaded"
+            "any era: 2020 argparse, 2021 DictConfig, plain dict): its architecture fields "
+            "replace the recipe's and its weights are loaded"
         ),
     )
 

@@ -1,9 +1,9 @@
 """Model ``xlsr_ctc``: a pre-trained XLSR encoder with a CTC output layer (Conneau et al. 2020).
 
 fairseq's ``wav2vec_ctc`` unchanged in what it computes: the pre-trained wav2vec 2.0
-model (this plugin's ``xlsr_base``/``xlsr_large`` checkpoints, or official ones such as
-``xlsr_53_56k.pt`` that store old argparse ``args``, loaded under the allow-list of
-``xlsr_plugin.checkpoint``) topped by a linear layer over the label dictionary, trained
+model (this plugin's ``xlsr_base``/``xlsr_large`` checkpoints, or official ones of any
+era such as ``xlsr_53_56k.pt``, loaded under the allow-list of ``xlsr_plugin.checkpoint``,
+which also drops the config fields today's fairseq no longer knows) topped by a linear layer over the label dictionary, trained
 with CTC. Its knobs are the paper's fine-tuning recipe: ``freeze_finetune_updates``
 (only the output layer trains for the first N updates), ``feature_grad_mult`` (0 keeps
 the convolutional feature encoder frozen throughout), ``mask_prob``/``mask_channel_prob``
@@ -32,7 +32,7 @@ from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Model
 from fairseq.models.wav2vec.wav2vec2_asr import Wav2Vec2CtcConfig, Wav2VecCtc, Wav2VecEncoder
 from omegaconf import MISSING
 
-from xlsr_plugin.checkpoint import load_checkpoint
+from xlsr_plugin.checkpoint import read_checkpoint, stored_config
 from xlsr_plugin.models.xlsr import SeededMaskingWav2Vec2
 
 logger = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ class XlsrCtcConfig(Wav2Vec2CtcConfig):
         default=MISSING,
         metadata={
             "help": "pre-trained checkpoint to fine-tune: one of this plugin's pre-training runs "
-            "or an official wav2vec 2.0 / XLSR file (old argparse checkpoints too)"
+            "or an official wav2vec 2.0 / XLSR / XLS-R file of any era (2020 argparse, 2021 "
+            "DictConfig, plain dict)"
         },
     )
     target_symbols: Optional[str] = field(
@@ -76,18 +77,15 @@ def dictionary_checksum(symbols: str) -> int:
 
 
 def pretrained_normalize(path: str) -> bool:
-    """The ``normalize`` a pre-trained checkpoint was trained with (reads only its config)."""
-    try:  # zip checkpoints: tensors are memory-mapped, not read
-        state = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    """The ``normalize`` a pre-trained checkpoint of any era was trained with (reads only
+    its config: tensors of zip checkpoints are memory-mapped, not read)."""
+    try:
+        state = read_checkpoint(path, mmap=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"model.w2v_path {path!r}: no such checkpoint") from None
-    except Exception:
-        state = load_checkpoint(path)
-    cfg, args = state.get("cfg"), state.get("args")
-    if cfg is not None:
-        task, model = cfg.get("task") or {}, cfg.get("model") or {}
-        return bool(task.get("normalize", model.get("normalize", False)))
-    return bool(getattr(args, "normalize", False))
+    cfg = stored_config(state, path)
+    task, model = cfg.get("task") or {}, cfg.get("model") or {}
+    return bool(task.get("normalize", model.get("normalize", False)))
 
 
 def _diff(stored: str, current: str) -> str:
