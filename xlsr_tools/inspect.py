@@ -12,6 +12,14 @@ output dictionary.
 without optimizer state, RNG states or meters. torch loads it with
 ``weights_only=True`` and no allow-list at all; fairseq and this plugin fine-tune,
 continue and decode from it as from the original.
+
+``clean --stock-fairseq`` also renames this plugin's components to fairseq's own
+(``xlsr_base``/``xlsr_large`` -> ``wav2vec2``, ``xlsr_ctc`` -> ``wav2vec_ctc``, the tasks
+and criterions likewise), keeping only the fields fairseq's dataclasses have: a file
+that stock fairseq, transformers' conversion script and other fairseq clients load
+without ``--user-dir``. The computation is the same (the plugin's models subclass
+fairseq's; what is dropped is training bookkeeping: language sampling, seeded masks, the
+stored dictionary check).
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
+
+from manifests.formats import atomic_write
 
 ERA_NOTES = {
     "argparse": "argparse: hyper-parameters as an argparse.Namespace (fairseq 2020)",
@@ -200,7 +210,51 @@ def clean_state(state: Dict[str, Any], path: str = "checkpoint") -> Dict[str, An
     return _plain(clean, "checkpoint")
 
 
-def clean_checkpoint(src, out) -> Dict[str, Any]:
+def _stock_names():
+    """This plugin's registered names -> (fairseq's name, fairseq's config dataclass)."""
+    from fairseq.criterions.ctc import CtcCriterionConfig
+    from fairseq.criterions.wav2vec_criterion import Wav2VecCriterionConfig
+    from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config
+    from fairseq.models.wav2vec.wav2vec2_asr import Wav2Vec2CtcConfig
+    from fairseq.tasks.audio_finetuning import AudioFinetuningConfig
+    from fairseq.tasks.audio_pretraining import AudioPretrainingConfig
+
+    return {
+        "model": {"xlsr_base": ("wav2vec2", Wav2Vec2Config), "xlsr_large": ("wav2vec2", Wav2Vec2Config),
+                  "xlsr_ctc": ("wav2vec_ctc", Wav2Vec2CtcConfig)},
+        "task": {"xlsr_pretraining": ("audio_pretraining", AudioPretrainingConfig),
+                 "xlsr_finetuning": ("audio_finetuning", AudioFinetuningConfig)},
+        "criterion": {"xlsr_wav2vec": ("wav2vec", Wav2VecCriterionConfig), "xlsr_ctc": ("ctc", CtcCriterionConfig)},
+    }
+
+
+# tensors of this plugin's models that fairseq's have not (xlsr_ctc's dictionary check)
+PLUGIN_BUFFERS = ("dictionary_checksum",)
+
+
+def stock_config(cfg: Dict[str, Any]) -> Dict[str, Any]:
+    """A plain config with this plugin's component names replaced by fairseq's and the
+    fields fairseq's dataclasses do not have left out (recursively into ``w2v_args``)."""
+    from dataclasses import fields
+
+    cfg = dict(cfg)
+    for group, names in _stock_names().items():
+        section = cfg.get(group)
+        if not isinstance(section, dict) or section.get("_name") not in names:
+            continue
+        name, dataclass_ = names[section["_name"]]
+        known = {f.name for f in fields(dataclass_)}
+        section = {k: v for k, v in section.items() if k in known}
+        section["_name"] = name
+        if isinstance(section.get("w2v_args"), dict):
+            section["w2v_args"] = stock_config(section["w2v_args"])
+        cfg[group] = section
+    if isinstance(cfg.get("common"), dict):
+        cfg["common"] = dict(cfg["common"], user_dir=None)
+    return cfg
+
+
+def clean_checkpoint(src, out, stock_fairseq: bool = False) -> Dict[str, Any]:
     """Write the release form of ``src`` to ``out`` atomically; returns what was written.
 
     A target dictionary pickled in ``task_state`` (fairseq's fine-tuned files) is not
@@ -213,6 +267,10 @@ def clean_checkpoint(src, out) -> Dict[str, Any]:
     src, out = str(src), str(out)
     state = read_checkpoint(src)
     clean = clean_state(state, src)
+    symbols = (clean["cfg"].get("model") or {}).get("target_symbols")  # xlsr_ctc's output symbols
+    if stock_fairseq:
+        clean["cfg"] = stock_config(clean["cfg"])
+        clean["model"] = {k: v for k, v in clean["model"].items() if k not in PLUGIN_BUFFERS}
     folder = os.path.dirname(os.path.abspath(out))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".clean-", suffix=".pt", dir=folder)
@@ -229,7 +287,17 @@ def clean_checkpoint(src, out) -> Dict[str, Any]:
     dictionary = (state.get("task_state") or {}).get("target_dictionary")
     if dictionary is not None:
         dictionary.save(out + ".dict.txt")
+    elif stock_fairseq and (clean["cfg"].get("model") or {}).get("_name") == "wav2vec_ctc":
+        if symbols:  # fairseq's wav2vec_ctc does not store them: fairseq reads dict.<labels>.txt
+            from fairseq.data import Dictionary
+
+            d = Dictionary()  # its own 4 specials first, as the plugin's fine-tuning had them
+            if symbols.split()[: d.nspecial] != d.symbols[: d.nspecial]:
+                raise ValueError(f"{src}: its symbols do not start with fairseq's specials")
+            with atomic_write(out + ".dict.txt") as f:
+                f.writelines(f"{s} 1\n" for s in symbols.split()[d.nspecial:])
     return clean
+
 
 
 # -- command line ---------------------------------------------------------------------------
@@ -267,13 +335,14 @@ def run_clean(args) -> int:
     if os.path.exists(args.out) and not args.force:
         raise FileExistsError(f"{args.out} exists: pass --force to replace it")
     with _quiet():
-        clean = clean_checkpoint(args.checkpoint, args.out)
+        clean = clean_checkpoint(args.checkpoint, args.out, stock_fairseq=args.stock_fairseq)
     n = sum(t.numel() for t in clean["model"].values())
     before, after = os.path.getsize(args.checkpoint), os.path.getsize(args.out)
     print(f"{args.out}: {len(clean['model'])} tensors ({n:,} values), plain config, no optimizer "
           f"state ({before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB)")
     if os.path.exists(args.out + ".dict.txt"):
-        print(f"{args.out}.dict.txt: the target dictionary it stored (fairseq reads dict.<labels>.txt from task.data)")
+        print(f"{args.out}.dict.txt: its output dictionary (fairseq reads dict.<labels>.txt from task.data: "
+              "copy it there to decode)")
     return 0
 
 
@@ -290,6 +359,9 @@ def register(sub) -> None:
     clean.add_argument("checkpoint", help="the checkpoint to clean, any era")
     clean.add_argument("out", help="where to write the clean copy (written atomically)")
     clean.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    clean.add_argument("--stock-fairseq", action="store_true",
+                       help="name fairseq's own components (wav2vec2, wav2vec_ctc, audio_pretraining, ...) "
+                       "so that fairseq and its clients load the file without --user-dir")
     clean.set_defaults(run=_errors("clean", run_clean))
 
 

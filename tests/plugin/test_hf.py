@@ -438,10 +438,15 @@ def run_script(script, *args, plugin: bool):
 def test_transformers_conversion_script_reads_these_checkpoints(work, tmp_path):
     """transformers' own script, a client of the fairseq format, converts a from-hf file
     (stock fairseq, no plugin), a plugin-made pre-trained one and an xlsr_ctc one (both with
-    the plugin imported, for the names xlsr_base / xlsr_ctc); its weights equal ours."""
+    the plugin imported, for the names xlsr_base / xlsr_ctc), and the pre-trained one after
+    ``clean --stock-fairseq`` without the plugin; its weights equal ours."""
     root, data = work
     script = conversion_script()
+    # clean --stock-fairseq: the plugin's files with fairseq's names, read without the plugin
+    assert cli.main(["clean", str(root / "continued.pt"), str(tmp_path / "stock.pt"), "--stock-fairseq"]) == 0
+    shutil.copy(tmp_path / "stock.pt", root / "stock_continued.pt")
     cases = [("large.pt", False, ["--not_finetuned"]), ("continued.pt", True, ["--not_finetuned"]),
+             ("stock_continued.pt", False, ["--not_finetuned"]),
              ("ctc_large.pt", True, ["--dict_path", data / "dict.phn.txt"])]
     for name, plugin, extra in cases:
         ours, theirs = tmp_path / f"ours_{name}", tmp_path / f"theirs_{name}"
@@ -452,3 +457,56 @@ def test_transformers_conversion_script_reads_these_checkpoints(work, tmp_path):
         cls = transformers.Wav2Vec2ForCTC if name.startswith("ctc") else transformers.Wav2Vec2ForPreTraining
         a, b = cls.from_pretrained(ours).state_dict(), cls.from_pretrained(theirs).state_dict()
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+
+STOCK_FAIRSEQ = """
+import sys, torch
+from fairseq import checkpoint_utils
+path, data, out = sys.argv[1:]
+assert "xlsr_plugin" not in sys.modules
+models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data} if data else None)
+model = models[0].eval()
+torch.manual_seed(0)
+wav = torch.randn(1, 16000)
+with torch.no_grad():
+    if cfg.model._name == "wav2vec_ctc":
+        y = model(source=wav, padding_mask=None)["encoder_out"]
+    else:
+        y = model.extract_features(wav, None)["x"]
+torch.save({"out": y, "name": cfg.model._name, "task": cfg.task._name,
+            "symbols": task.target_dictionary.symbols if task.target_dictionary else None}, out)
+"""
+
+
+def test_clean_stock_fairseq_loads_without_the_plugin(work, tmp_path):
+    """``clean --stock-fairseq`` of plugin-made files (xlsr_large pre-trained, xlsr_ctc): stock
+    fairseq, with no --user-dir, builds the same network and the same output dictionary."""
+    root, data = work
+    script = tmp_path / "stock.py"
+    script.write_text(STOCK_FAIRSEQ)
+    for name, kind in (("continued.pt", "wav2vec2"), ("ctc_large.pt", "wav2vec_ctc")):
+        out = tmp_path / f"stock_{name}"
+        assert cli.main(["clean", str(root / name), str(out), "--stock-fairseq"]) == 0
+        stock_data = ""
+        if kind == "wav2vec_ctc":  # fairseq reads dict.<labels>.txt from task.data
+            stock_data = tmp_path / "stock_data"
+            stock_data.mkdir()
+            shutil.copy(f"{out}.dict.txt", stock_data / "dict.phn.txt")
+        proc = subprocess.run([sys.executable, script, out, stock_data, tmp_path / "y.pt"], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        stock = torch.load(tmp_path / "y.pt", weights_only=True)
+        assert stock["name"] == kind
+        torch.manual_seed(0)
+        wav = torch.randn(1, 16000)
+        with torch.no_grad():
+            if kind == "wav2vec_ctc":
+                model, task = fairseq_ctc(root / name, data)
+                ours = model(source=wav, padding_mask=None)["encoder_out"]
+                assert stock["symbols"] == task.target_dictionary.symbols
+                assert stock["task"] == "audio_finetuning"
+            else:
+                ours = fairseq_pretrained(root / name).extract_features(wav, None)["x"]
+                assert stock["task"] == "audio_pretraining"
+        assert torch.equal(stock["out"], ours)
