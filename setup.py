@@ -64,6 +64,7 @@ setup(
             "xlsr-synth = xlsr_demo.synth:main",
             "xlsr-checkpoint = xlsr_tools.checkpoint:main",
             "xlsr-extract = xlsr_tools.extract:main",
+            "xlsr-analyze = xlsr_tools.analyze:main",
         ]
     },
     classifiers=[

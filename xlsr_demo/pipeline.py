@@ -13,7 +13,8 @@ on speech synthesised with espeak-ng, in six stages:
 3. ``pretrain``  ``recipes/demo/03_pretrain.sh``   XLSR-N, monolingual (low-resource), English, none
 4. ``finetune``  ``recipes/demo/04_finetune.sh``   CTC on phonemes, per model and language
 5. ``decode``    ``recipes/demo/05_decode.sh``     ``fairseq-generate --scoring per``
-6. ``report``    ``recipes/demo/06_report.sh``     ``table.md``, ``per.png``
+6. ``report``    ``recipes/demo/06_report.sh``     ``table.md``, ``per.png``; the codebook
+                                                   analysis of XLSR-N (``codebook/``)
 
 Each stage is one of those documented shell scripts, run as a subprocess exactly as a
 user would run it; every call is appended to ``<out>/commands.sh`` and its output to
@@ -200,7 +201,7 @@ def plan(cfg: DemoConfig, out: Path, jobs: int = 2) -> Dict[int, List[Job]]:
         6: [Job("report", "06_report.sh", [o, csv, ",".join(low), multilingual_name(cfg), *[
             f"{model}=" + ",".join(f"{o}/decode/{p}_{l}" for p, l in runs if p.startswith(prefix))
             for model, prefix in models
-            if any(p.startswith(prefix) for p, _ in runs)]])],
+            if any(p.startswith(prefix) for p, _ in runs)], "--codebook", "xlsr"])],
     }
 
 
@@ -247,7 +248,7 @@ def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languag
         runner.stage(number, stage_jobs)
     table = out / "table.md"
     runner.say(f"finished in {runner.elapsed()}: {table}, {out / 'per.png'}, "
-               f"{out / 'commands.sh'}, {out / 'demo.log'}")
+               f"{out / 'codebook' / 'similarity.png'}, {out / 'commands.sh'}, {out / 'demo.log'}")
     print(table.read_text(encoding="utf-8"))
     return table
 

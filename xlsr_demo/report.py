@@ -12,7 +12,9 @@ languages. This module
   the plugin's ``per`` scorer computes it: ``xlsr_core.errors``);
 * writes ``table.md`` (rows = models, columns = languages + Avg, then the relative
   reduction lines: the multilingual model vs each other model) and ``per.png``, a
-  grouped bar chart of the same numbers.
+  grouped bar chart of the same numbers;
+* given the folder of an ``xlsr-analyze codes`` run (the paper's codebook analysis of
+  the multilingual model), adds its findings and pictures to ``table.md``.
 
 Numbers are reported as given; nothing here chooses among them.
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -273,8 +276,10 @@ def write_report(
     pretrain_minutes: Optional[Mapping[str, float]] = None,
     title: str = "Phone error rate (%) on the synthetic CommonVoice test sets",
     notes: str = "",
+    codebook=None,
 ) -> ReportPaths:
-    """Write ``<out_dir>/table.md`` and ``<out_dir>/per.png``."""
+    """Write ``<out_dir>/table.md`` and ``<out_dir>/per.png``; ``codebook``: an
+    ``xlsr-analyze codes --out`` folder whose findings and pictures ``table.md`` shows."""
     if not results or not any(results.values()):
         raise ValueError("no PER results to report")
     for model, per in results.items():
@@ -283,14 +288,42 @@ def write_report(
             raise ValueError(f"model {model!r}: PER must be numbers >= 0, got {bad}")
     out_dir = Path(out_dir)
     table = format_table(results, languages, multilingual, baseline, low_resource, pretrain_minutes)
+    section = codebook_section(codebook, out_dir, multilingual) if codebook else ""
     paths = ReportPaths(out_dir / "table.md", out_dir / "per.png")
     with atomic_write(paths.table) as f:
         f.write(f"# {title}\n\n{table}")
         if notes:
             f.write(f"\n{notes.rstrip()}\n")
         f.write(f"\n![PER per language]({paths.chart.name})\n")
+        f.write(section)
     plot_results(results, paths.chart, languages, title)
     return paths
+
+
+def codebook_section(folder, out_dir, model: str) -> str:
+    """The Markdown of ``xlsr-analyze codes``' findings (``<folder>/codes.json``) and
+    pictures, linked relative to ``out_dir``."""
+    from xlsr_tools.codebook import OUTPUTS  # its file names (scipy, no torch); imported only here
+
+    folder = Path(folder)
+    try:
+        result = json.loads((folder / OUTPUTS["json"]).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{folder}: no {OUTPUTS['json']}; run xlsr-analyze codes --out {folder} first") from None
+    rel = {key: Path(os.path.relpath(folder / name, out_dir)).as_posix() for key, name in OUTPUTS.items()}
+    limit = result["max_utterances"]
+    lines = [f"\n## Codebook usage of {model}\n",
+             f"The quantizer's {result['groups']} x {result['entries_per_group']} entries over the "
+             f"`{result['split']}` audio of each language (`xlsr-analyze codes`, "
+             f"{f'up to {limit}' if limit else 'all'} utterances per language; distance: "
+             f"{result['similarity']['measure']}):\n"]
+    lines += [f"* {line}" for line in result["findings"]]
+    lines += ["", f"![JS distance between the languages' code distributions, with the dendrogram]"
+              f"({rel['similarity_png']})", "",
+              f"![Entries used per language, and shared by k languages]({rel['usage_png']})", "",
+              f"All numbers: [{rel['summary']}]({rel['summary']}), `{rel['json']}`, `{rel['usage']}`, "
+              f"`{rel['shared']}`, `{rel['matrix']}`.", ""]
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- CLI
@@ -310,6 +343,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--multilingual", default="XLSR-10", help="model compared in the reduction line")
     p.add_argument("--baseline", default="XLSR-Monolingual", help="its baseline in that line")
     p.add_argument("--low-resource", default="", help="comma-separated low-resource languages")
+    p.add_argument("--codebook", help="an xlsr-analyze codes output folder: its findings and pictures "
+                   "go into table.md")
     return p
 
 
@@ -326,7 +361,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             results[name] = collect_per(filter(None, paths.split(",")))
         split = lambda s: [x for x in (s or "").split(",") if x]  # noqa: E731
         paths = write_report(results, args.out, split(args.languages) or None, args.multilingual,
-                             args.baseline, split(args.low_resource))
+                             args.baseline, split(args.low_resource), codebook=args.codebook)
     except (ValueError, OSError) as e:
         print(f"report: error: {e}", file=sys.stderr)
         return 1

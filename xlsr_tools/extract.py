@@ -501,15 +501,7 @@ def extract(checkpoint: str, manifests: Sequence[str], out: str, layers: str = "
         bar.update(skipped)
         if not todo:
             continue
-        data = WindowAudio(win, encoder.sample_rate, encoder.normalize)
-        loader = torch.utils.data.DataLoader(data, batch_sampler=todo, collate_fn=data.collater,
-                                             num_workers=num_workers)
-        for batch in _worker_errors(loader):
-            ids = batch["id"].numpy()
-            reps = forward(encoder, batch["net_input"]["source"].to(device),
-                           batch["net_input"]["padding_mask"].to(device), names)
-            arrays = {n: reps[n].cpu().numpy().astype(dtypes[n], copy=False) for n in names}
-            lengths = np.minimum(encoder.num_frames(win.sizes[ids]), arrays[names[0]].shape[1])
+        for ids, arrays, lengths in window_features(encoder, win, todo, dtypes, device, num_workers):
             for b, pos in enumerate(ids):
                 writer.add(win.manifest.split, win.first + int(pos), win.names[pos],
                            {name: arrays[name][b, : lengths[b]] for name in names})
@@ -526,6 +518,25 @@ def extract(checkpoint: str, manifests: Sequence[str], out: str, layers: str = "
     shutil.rmtree(out / PARTS)
     logger.info(f"{out}: {seq} utterances, {shards} shards, layers {', '.join(names)}")
     return meta
+
+
+def window_features(encoder: Encoder, win: Window, batches: List[List[int]], dtypes: Dict[str, np.dtype],
+                    device: str, num_workers: int) -> Iterator[tuple]:
+    """The model run over ``batches`` (lists of positions in ``win``), audio read by
+    :class:`WindowAudio`: per batch, the positions (B), ``{name: B x T x D array}`` for
+    each name in ``dtypes`` (cast to it) and each utterance's frames (rows past them are
+    padding)."""
+    names = list(dtypes)
+    data = WindowAudio(win, encoder.sample_rate, encoder.normalize)
+    loader = torch.utils.data.DataLoader(data, batch_sampler=batches, collate_fn=data.collater,
+                                         num_workers=num_workers)
+    for batch in _worker_errors(loader):
+        ids = batch["id"].numpy()
+        reps = forward(encoder, batch["net_input"]["source"].to(device),
+                       batch["net_input"]["padding_mask"].to(device), names)
+        arrays = {n: reps[n].cpu().numpy().astype(dtypes[n], copy=False) for n in names}
+        lengths = np.minimum(encoder.num_frames(win.sizes[ids]), arrays[names[0]].shape[1])
+        yield ids, arrays, lengths
 
 
 def _worker_errors(loader):

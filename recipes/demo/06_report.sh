@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Stage 6: the paper-shaped PER table (OUT/table.md) and bar chart (OUT/per.png).
-# Usage: recipes/demo/06_report.sh OUT LANGS LOW_RESOURCE MULTILINGUAL NAME=DECODE_DIR[,DIR...] ...
-#   e.g. 06_report.sh results es,fr,ky ky XLSR-3 XLSR-3=results/decode/xlsr_es,... "No pre-training=..."
+# Stage 6: the paper-shaped PER table (OUT/table.md) and bar chart (OUT/per.png); with
+# --codebook PRETRAINED, first the paper's codebook analysis of OUT/pretrain/PRETRAINED
+# (xlsr-analyze codes on a sample of each language's train audio, into OUT/codebook/),
+# whose findings and pictures table.md then shows.
+# Usage: recipes/demo/06_report.sh OUT LANGS LOW_RESOURCE MULTILINGUAL NAME=DECODE_DIR[,DIR...] ... [--codebook PRETRAINED]
+#   e.g. 06_report.sh results es,fr,ky ky XLSR-3 XLSR-3=results/decode/xlsr_es,... "No pre-training=..." --codebook xlsr
 set -euo pipefail
 out=$1 langs=$2 low=$3 multi=$4
 shift 4
-models=()
-for spec in "$@"; do models+=(--model "$spec"); done
+models=() codebook=()
+while (( $# )); do
+  case $1 in
+    --codebook) codebook=(--codebook "$out/codebook"); pre=$2; shift 2 ;;
+    *) models+=(--model "$1"); shift ;;
+  esac
+done
 set -x
+if (( ${#codebook[@]} )); then
+  # 60 utterances per language (a seeded sample; ky and tt have fewer: all): ~8 s for XLSR-10
+  xlsr-analyze codes "$out/pretrain/$pre/checkpoint_last.pt" "$out/data" --split train --languages "$langs" \
+    --max-utterances 60 --num-workers 0 --no-progress --out "$out/codebook"
+fi
 python -m xlsr_demo.report --out "$out" --languages "$langs" --low-resource "$low" \
-  --multilingual "$multi" --baseline XLSR-Monolingual "${models[@]}"
+  --multilingual "$multi" --baseline XLSR-Monolingual "${models[@]}" "${codebook[@]}"

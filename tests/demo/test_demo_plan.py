@@ -36,8 +36,9 @@ def test_full_plan_models_languages_and_english():
     decode = {(a[1], a[2]) for a in _args(plan, 5, "05_decode.sh")}
     assert decode == {(f"{m}_{l}", l) for m, l in finetune}
     report, = _args(plan, 6, "06_report.sh")
-    names = [spec.split("=")[0] for spec in report[4:]]
+    names = [spec.split("=")[0] for spec in report[4:-2]]
     assert names == ["XLSR-10", "XLSR-Monolingual", "XLSR-English", "No pre-training"]
+    assert report[-2:] == ["--codebook", "xlsr"]  # the codebook analysis of XLSR-10's pre-trained model
 
 
 def test_quick_plan_has_no_english():

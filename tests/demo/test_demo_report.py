@@ -118,3 +118,35 @@ def test_report_cli_and_bad_values(tmp_path, capsys):
 def test_default_column_order_follows_the_paper():
     table = report.format_table({"m": {"en": 1.0, "zh": 2.0, "ky": 3.0, "es": 4.0}})
     assert table.splitlines()[0] == "| Model | es | ky | zh | en | Avg |"
+
+
+def test_report_shows_the_codebook_analysis(tmp_path, capsys):
+    """table.md carries xlsr-analyze codes' findings and links its pictures (the files exist)."""
+    import re
+
+    from xlsr_tools import codebook
+
+    rng = np.random.default_rng(0)
+    codes = [rng.integers(0, v, size=(50, 2)) for v in (8, 8, 5)]  # the third uses fewer entries
+    counts = np.stack([codebook.count_codes(c, 8) for c in codes])
+    usage = codebook.CodeUsage(["es", "fr", "ky"], counts, [5, 5, 5], [50, 50, 50])
+    result = codebook.analyse(usage)
+    result.update(split="train", max_utterances=5)
+    codebook.write_outputs(tmp_path / "results" / "codebook", usage, result)
+    out = tmp_path / "results"
+    assert report.main(["--json", str(_json(tmp_path)), "--out", str(out),
+                        "--codebook", str(out / "codebook")]) == 0
+    text = (out / "table.md").read_text(encoding="utf-8")
+    assert "## Codebook usage of XLSR-10" in text
+    assert all(line in text for line in result["findings"])
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert "codebook/similarity.png" in links and "codebook/usage.png" in links
+    assert all((out / link).is_file() for link in links)
+    assert report.main(["--json", str(_json(tmp_path)), "--out", str(out), "--codebook", str(tmp_path)]) == 1
+    assert "no codes.json; run xlsr-analyze codes" in capsys.readouterr().err
+
+
+def _json(tmp_path):
+    path = tmp_path / "per.json"
+    path.write_text(json.dumps(RESULTS))
+    return path
