@@ -8,6 +8,7 @@ import os
 import pickle
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from fairseq import checkpoint_utils
@@ -279,3 +280,36 @@ def test_bad_input_is_named_with_what_to_do(tmp_path, capsys):
 
     proc = run_cli(["xlsr-checkpoint", "info", tmp_path / "missing.pt"], check=False)  # the console script
     assert proc.returncode == 2 and "missing.pt: no such checkpoint file" in proc.stdout
+
+
+def test_extract_reads_every_era_as_the_original(era_files, tiny_checkpoint, shared_multilingual_data, tmp_path):
+    """``xlsr-extract`` on each era's file (the same weights, stored the old ways) writes the
+    very features it writes from the plugin's own checkpoint, layer by layer."""
+    from xlsr_tools import extract
+
+    manifest = str(shared_multilingual_data / "dev_bb.tsv")
+    runs = {"original": tiny_checkpoint, **era_files}
+    for name, path in runs.items():
+        assert extract.main([str(path), manifest, "--out", str(tmp_path / name), "--layers", "cnn,codes,layer_1,final",
+                             "--num-workers", "0", "--no-progress"]) == 0
+    rows = list(extract.read_index(tmp_path / "original"))
+    assert len(rows) == 2
+    for era in era_files:
+        assert list(extract.read_index(tmp_path / era)) == rows
+        for layer in ("cnn", "codes", "layer_1", "final"):
+            for row in rows:
+                assert np.array_equal(extract.load_features(tmp_path / era, layer, row),
+                                      extract.load_features(tmp_path / "original", layer, row)), (era, layer)
+
+
+def test_to_hf_reads_every_era_as_the_original(era_files, tiny_checkpoint, tmp_path):
+    """``xlsr-checkpoint to-hf`` of each era's file gives the original's transformers weights."""
+    transformers = pytest.importorskip("transformers")
+    from xlsr_tools import hf
+
+    hf.to_hf(tiny_checkpoint, tmp_path / "original")
+    want = transformers.Wav2Vec2ForPreTraining.from_pretrained(tmp_path / "original").state_dict()
+    for era, path in era_files.items():
+        hf.to_hf(path, tmp_path / era)
+        got = transformers.Wav2Vec2ForPreTraining.from_pretrained(tmp_path / era).state_dict()
+        assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want), era
