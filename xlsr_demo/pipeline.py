@@ -15,7 +15,8 @@ on speech synthesised with espeak-ng, in six stages:
 3. ``pretrain``  ``recipes/demo/03_pretrain.sh``   XLSR-N (α = 0.5 and α = 1), monolingual
                                                    (low-resource), English, none
 4. ``finetune``  ``recipes/demo/04_finetune.sh``   CTC on phonemes, per model and language;
-                                                   the low-resource ones once per fine-tuning seed
+                                                   on the low-resource ones once per seed, each
+                                                   seed from its own pre-training (stage 3)
 5. ``decode``    ``recipes/demo/05_decode.sh``     ``fairseq-generate --scoring per``
 6. ``report``    ``recipes/demo/06_report.sh``     ``table.md``, ``per.png``; the codebook
                                                    analysis of XLSR-N (``codebook/``)
@@ -81,9 +82,9 @@ class DemoConfig:
     english: bool = False  # also XLSR-English: English-only pre-training, on the low-resource languages
     seed: int = 1
     unbalanced: bool = True  # also XLSR-N with α = 1 (task.sampling_alpha=1.0), fine-tuned like XLSR-N
-    # fine-tunings of every model on each low-resource language, with seeds seed, seed+1, ...
-    # (the other languages: seed only); the pre-trained models are the same for all
-    finetune_seeds: int = 3
+    # runs of XLSR-N, its α = 1 twin and the monolingual models on each low-resource language,
+    # with seeds seed, seed+1, ...: each seed pre-trains and fine-tunes anew (everything else: seed)
+    seeds: int = 3
 
 
 # Pre-training: 1200 updates for every pre-trained model (XLSR-10 and each monolingual
@@ -93,7 +94,7 @@ class DemoConfig:
 FULL = DemoConfig(XLSR10, {"ky": 1.0, "tt": 1.0}, 3.0, finetune_minutes=1.0,
                   pretrain_updates=1200, finetune_updates=800, english=True)
 QUICK = DemoConfig(("es", "fr", "ky"), {"ky": 0.5}, 1.5, finetune_minutes=0.5,
-                   pretrain_updates=30, finetune_updates=100, finetune_seeds=2)
+                   pretrain_updates=30, finetune_updates=100, seeds=2)
 
 
 @dataclass
@@ -197,21 +198,26 @@ def plan(cfg: DemoConfig, out: Path, jobs: int = 2) -> Dict[int, List[Job]]:
                   **{f"mono_{lang}": lang for lang in low}}
     if cfg.english:
         pretrained["english"] = "en"
-    overrides = {UNBALANCED_RUN: [UNBALANCED_OVERRIDE]}
-    pre = [Job(f"pretrain.{name}", "03_pretrain.sh", [o, name, ls, str(cfg.pretrain_updates),
-                                                       str(cfg.seed), *overrides.get(name, [])],
-               out / "pretrain" / name)
-           for name, ls in pretrained.items()]
     # the floor: one update at learning rate 0 writes the seeded initialisation as a checkpoint
-    pre.append(Job("pretrain.none", "03_pretrain.sh", [o, "none", csv, "1", str(cfg.seed),
-                                                       "optimization.lr=[0.0]"], out / "pretrain" / "none"))
+    pretrained["none"] = csv
+    overrides = {UNBALANCED_RUN: [UNBALANCED_OVERRIDE], "none": ["optimization.lr=[0.0]"]}
+    updates = {"none": 1}
     everywhere = ["xlsr"] + ([UNBALANCED_RUN] if cfg.unbalanced else []) + ["none"]
     base = [(p, lang) for p in everywhere for lang in langs] + [(f"mono_{l}", l) for l in low]
     base += [("english", l) for l in low if cfg.english]
-    seeds = [cfg.seed + i for i in range(max(1, cfg.finetune_seeds))]
+    # (pre-trained model, language, seed): seed everywhere; the later seeds for the models of the
+    # paper's two directions (XLSR-N, α = 1, monolingual) on the low-resource languages, each seed
+    # with a pre-training of its own (folder <model>_s<seed>)
+    seeds = [cfg.seed + i for i in range(max(1, cfg.seeds))]
     runs = [(p, lang, cfg.seed) for p, lang in base]
-    runs += [(p, lang, s) for s in seeds[1:] for p, lang in base if lang in low]
-    name = {run: f"{run[0]}_{run[1]}_s{run[2]}" for run in runs}
+    runs += [(p, lang, s) for s in seeds[1:] for p, lang in base
+             if lang in low and (p in ("xlsr", UNBALANCED_RUN) or p.startswith("mono_"))]
+    folder = {(p, s): p if s == cfg.seed else f"{p}_s{s}" for p, _, s in runs}
+    pre = [Job(f"pretrain.{folder[p, s]}", "03_pretrain.sh",
+               [o, folder[p, s], pretrained[p], str(updates.get(p, cfg.pretrain_updates)), str(s),
+                *overrides.get(p, [])], out / "pretrain" / folder[p, s])
+           for s in seeds for p in pretrained if (p, s) in folder]
+    name = {r: f"{folder[r[0], r[2]]}_{r[1]}_s{r[2]}" for r in runs}
     report_models = [(model, [f"{o}/decode/{name[r]}" for r in runs if _model(cfg, r[0]) == model])
                      for model in (multilingual_name(cfg), unbalanced_name(cfg), MONO, ENGLISH, NONE)]
     return {
@@ -219,7 +225,7 @@ def plan(cfg: DemoConfig, out: Path, jobs: int = 2) -> Dict[int, List[Job]]:
                                          f"{cfg.finetune_minutes:g}", str(cfg.seed), str(jobs)])],
         2: [Job("manifests", "02_manifests.sh", [o, csv, str(jobs), *extra])],
         3: pre,
-        4: [Job(f"finetune.{name[r]}", "04_finetune.sh", [o, r[0], r[1], str(cfg.finetune_updates),
+        4: [Job(f"finetune.{name[r]}", "04_finetune.sh", [o, folder[r[0], r[2]], r[1], str(cfg.finetune_updates),
                                                             str(r[2]), *FINETUNE_EXTRA.get(r[0], [])],
                 out / "finetune" / name[r])
             for r in runs],
@@ -240,7 +246,7 @@ def unbalanced_name(cfg: DemoConfig) -> str:
 
 
 def _model(cfg: DemoConfig, pretrained: str) -> str:
-    """The table row of a pre-trained model's folder name (xlsr, xlsr_a1, mono_ky, ...)."""
+    """The table row of a pre-trained model (xlsr, xlsr_a1, mono_ky, ..., none)."""
     named = {"xlsr": multilingual_name(cfg), UNBALANCED_RUN: unbalanced_name(cfg),
              "english": ENGLISH, "none": NONE}
     return named.get(pretrained, MONO if pretrained.startswith("mono_") else pretrained)
@@ -261,7 +267,7 @@ def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languag
              finetune_minutes: Optional[float] = None, pretrain_updates: Optional[int] = None,
              finetune_updates: Optional[int] = None, english: Optional[bool] = None,
              seed: int = 1, jobs: int = 2, unbalanced: Optional[bool] = None,
-             finetune_seeds: Optional[int] = None) -> Path:
+             seeds: Optional[int] = None) -> Path:
     """Run the demo into ``out``, skipping finished jobs, or redo from ``from_stage`` on;
     returns the path of ``table.md``."""
     base = QUICK if quick else FULL
@@ -272,7 +278,7 @@ def run_demo(out, quick: bool = False, from_stage: Optional[int] = None, languag
         base.finetune_minutes if finetune_minutes is None else finetune_minutes,
         pretrain_updates or base.pretrain_updates, finetune_updates or base.finetune_updates,
         base.english if english is None else english, seed,
-        base.unbalanced if unbalanced is None else unbalanced, finetune_seeds or base.finetune_seeds)
+        base.unbalanced if unbalanced is None else unbalanced, seeds or base.seeds)
     unknown = set(cfg.low_resource) - set(cfg.languages)
     if unknown:
         raise SystemExit(f"xlsr-demo: error: --low-resource names {sorted(unknown)}, "
@@ -336,11 +342,12 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--unbalanced", action=argparse.BooleanOptionalAction, default=None,
                    help="also pre-train XLSR-N with α = 1 (languages sampled as they come, the paper's "
                    "ablation of α = 0.5) and fine-tune it like XLSR-N (default: on)")
-    p.add_argument("--finetune-seeds", type=int, metavar="N",
-                   help="fine-tune every model on each low-resource language with N seeds (SEED, SEED+1, "
-                   "...) and report mean ± sd (default 3; 2 with --quick)")
-    p.add_argument("--seed", type=int, default=1, help="seed of synthesis, pre-training and the first "
-                   "fine-tuning")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="pre-train and fine-tune XLSR-N, α = 1 and the monolingual models with N seeds "
+                   "(SEED, SEED+1, ...; the corpus stays that of SEED) for the low-resource languages and "
+                   "report mean ± sd (default 3; 2 with --quick)")
+    p.add_argument("--seed", type=int, default=1, help="seed of synthesis and of the first pre-training "
+                   "and fine-tuning")
     p.add_argument("--jobs", type=int, default=2, help="jobs (processes) run at the same time")
     return p
 
@@ -351,7 +358,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_demo(args.out, args.quick, args.from_stage,
                  args.languages.split(",") if args.languages else None, args.low_resource,
                  args.minutes, args.finetune_minutes, args.pretrain_updates, args.finetune_updates,
-                 args.english, args.seed, args.jobs, args.unbalanced, args.finetune_seeds)
+                 args.english, args.seed, args.jobs, args.unbalanced, args.seeds)
     except RuntimeError as e:
         print(f"xlsr-demo: error: {e}", file=sys.stderr)
         return 1

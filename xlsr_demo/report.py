@@ -240,7 +240,7 @@ def directions(results: Results, multilingual: str, others: Sequence[str],
             red, low, high = reduction_interval(m, b)
             lines.append(
                 f"{multilingual} beats {other} on {lang}: PER {_mean(m):.1f} ± {_sd(m):.1f} vs "
-                f"{_mean(b):.1f} ± {_sd(b):.1f} ({len(m)} and {len(b)} fine-tuning seeds), relative "
+                f"{_mean(b):.1f} ± {_sd(b):.1f} ({len(m)} and {len(b)} seeds), relative "
                 f"reduction {red:+.1f}% (95% interval {low:+.1f}% to {high:+.1f}%): {verdict(low, high)}.")
     return lines
 
@@ -328,7 +328,7 @@ def directions_section(results: Results, multilingual: str, baseline: str,
     if not lines:
         return ""
     return ("\n## The paper's directions on the low-resource languages\n\n"
-            "Mean ± sd over fine-tuning seeds (one pre-trained model each); the interval is "
+            "Mean ± sd over seeds (as many runs of pre-training and fine-tuning); the interval is "
             "Welch's t interval of the difference of the mean PERs, relative to the other "
             "model's mean. \"Holds\" only where the whole interval favours "
             f"{multilingual}.\n\n" + "\n".join(f"* {line}" for line in lines) + "\n")

@@ -21,26 +21,27 @@ def test_full_plan_models_languages_and_english():
     assert synth[1] == ten + ",en"  # English is spoken ...
     manifests, = _args(plan, 2, "02_manifests.sh")
     assert manifests[1] == ten and manifests[3:] == ["en"]  # ... but kept out of the alpha table
-    pretrain = {a[1]: a[2] for a in _args(plan, 3, "03_pretrain.sh")}
-    assert pretrain == {"xlsr": ten, "xlsr_a1": ten, "mono_ky": "ky", "mono_tt": "tt", "english": "en",
-                        "none": ten}
+    pretrain = {a[1]: (a[2], a[4]) for a in _args(plan, 3, "03_pretrain.sh")}
+    first = {"xlsr": ten, "xlsr_a1": ten, "mono_ky": "ky", "mono_tt": "tt", "english": "en", "none": ten}
+    # seeds 2 and 3 pre-train the models of the paper's directions anew, with their own seed
+    repeated = {f"{m}_s{s}": (first[m], str(s)) for s in (2, 3) for m in ("xlsr", "xlsr_a1", "mono_ky", "mono_tt")}
+    assert pretrain == {**{m: (ls, "1") for m, ls in first.items()}, **repeated}
     updates = {a[1]: a[3] for a in _args(plan, 3, "03_pretrain.sh")}
-    assert {updates[m] for m in ("xlsr", "xlsr_a1", "mono_ky", "mono_tt", "english")} == {"1200"}
+    assert {v for m, v in updates.items() if m != "none"} == {"1200"}
     assert updates["none"] == "1"  # the floor: initialisation written after one update at lr 0
     overrides = {a[1]: a[5:] for a in _args(plan, 3, "03_pretrain.sh")}
     # α = 1 differs from XLSR-10 in the sampling alpha only
-    assert overrides["xlsr_a1"] == ["task.sampling_alpha=1.0"] and overrides["xlsr"] == []
+    assert overrides["xlsr_a1"] == overrides["xlsr_a1_s3"] == ["task.sampling_alpha=1.0"]
+    assert overrides["xlsr"] == overrides["xlsr_s2"] == []
     finetune = {(a[1], a[2], a[4]): a[5:] for a in _args(plan, 4, "04_finetune.sh")}
     for model in ("xlsr", "xlsr_a1", "none"):
-        assert {lang for m, lang, seed in finetune if m == model and seed == "1"} == set(pipeline.XLSR10)
-    assert {(m, l) for m, l, _ in finetune if m not in ("xlsr", "xlsr_a1", "none")} == {
+        assert {lang for m, lang, seed in finetune if m == model} == set(pipeline.XLSR10)
+    assert {(m, l) for m, l, s in finetune if s == "1" and m not in ("xlsr", "xlsr_a1", "none")} == {
         ("mono_ky", "ky"), ("mono_tt", "tt"), ("english", "ky"), ("english", "tt")}
-    # three fine-tuning seeds for every model on the low-resource languages, one elsewhere
-    seeds = {}
-    for m, lang, seed in finetune:
-        seeds.setdefault((m, lang), set()).add(seed)
-    assert {k for k, v in seeds.items() if v == {"1", "2", "3"}} == {k for k in seeds if k[1] in ("ky", "tt")}
-    assert all(v == {"1"} for k, v in seeds.items() if k[1] not in ("ky", "tt"))
+    # each later seed fine-tunes its own pre-training, on the low-resource languages only
+    later = {(m, l, s) for m, l, s in finetune if s != "1"}
+    assert later == {(f"{m}_s{s}", lang, str(s)) for s in (2, 3) for lang in ("ky", "tt")
+                     for m in ("xlsr", "xlsr_a1", f"mono_{lang}")}
     # one recipe for all; only the floor trains its (random) feature encoder
     assert {k for k, v in finetune.items() if v} == {k for k in finetune if k[0] == "none"}
     assert {tuple(v) for v in finetune.values() if v} == {("model.feature_grad_mult=1.0",)}
@@ -52,6 +53,7 @@ def test_full_plan_models_languages_and_english():
     # every decoding goes to its model's row, seeds included
     assert sum(len(v.split(",")) for v in specs.values()) == len(decode)
     assert len(specs["XLSR-Monolingual"].split(",")) == 6  # ky and tt, three seeds each
+    assert len(specs["XLSR-English"].split(",")) == 2
     assert report[-4:] == ["--unbalanced", "XLSR-10 unbalanced", "--codebook", "xlsr"]
 
 
@@ -62,7 +64,7 @@ def test_quick_plan_has_no_english():
 
 
 def test_without_unbalanced_and_with_one_seed_the_plan_is_the_old_one():
-    cfg = pipeline.DemoConfig(("es", "ky"), {"ky": 1.0}, 1.0, 1.0, 10, 10, unbalanced=False, finetune_seeds=1)
+    cfg = pipeline.DemoConfig(("es", "ky"), {"ky": 1.0}, 1.0, 1.0, 10, 10, unbalanced=False, seeds=1)
     plan = pipeline.plan(cfg, OUT)
     assert [a[1] for a in _args(plan, 3, "03_pretrain.sh")] == ["xlsr", "mono_ky", "none"]
     assert {a[4] for a in _args(plan, 4, "04_finetune.sh")} == {"1"}

@@ -1,6 +1,7 @@
 """``xlsr-demo --quick`` end to end through its console script: synth, manifests,
 pre-training (multilingual with α = 0.5 and α = 1, monolingual, none), CTC fine-tuning
-(the low-resource language with two seeds), decoding, report.
+(on the low-resource language, XLSR-3, α = 1 and monolingual with two seeds, each
+pre-trained anew), decoding, report.
 
 One run (about 3 minutes on 2 cores) is shared by the tests of this module; they check
 the table against the decoding output it was made from (mean ± sd over seeds), that
@@ -27,7 +28,19 @@ DEMO = str(Path(sys.executable).with_name("xlsr-demo"))
 LANGS = ("es", "fr", "ky")  # --quick: two languages and a low-resource one
 MODELS = {"XLSR-3": LANGS, "XLSR-3 unbalanced": LANGS, "XLSR-Monolingual": ("ky",), "No pre-training": LANGS}
 RUNS = {"XLSR-3": "xlsr", "XLSR-3 unbalanced": "xlsr_a1", "XLSR-Monolingual": "mono_ky", "No pre-training": "none"}
-SEEDS = {"es": (1,), "fr": (1,), "ky": (1, 2)}  # --quick: two fine-tuning seeds on the low-resource language
+SEEDS = {"es": (1,), "fr": (1,), "ky": (1, 2)}  # --quick: two seeds on the low-resource language ...
+REPEATED = ("XLSR-3", "XLSR-3 unbalanced", "XLSR-Monolingual")  # ... for the models of the paper's directions
+
+
+def _seeds(model, lang):
+    return SEEDS[lang] if model in REPEATED else (1,)
+
+
+def _run(model, lang, seed):
+    """The folder name of a fine-tuning (and its decoding): seed 1 fine-tunes pretrain/<p>,
+    a later seed its own pre-training pretrain/<p>_s<seed>."""
+    pre = RUNS[model] if seed == 1 else f"{RUNS[model]}_s{seed}"
+    return f"{pre}_{lang}_s{seed}"
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
@@ -62,7 +75,7 @@ def test_quick_demo_table_is_complete_and_measured(quick):
     means = {}
     for model, langs in MODELS.items():
         for lang in langs:
-            decoded = [collect_per([out / "decode" / f"{RUNS[model]}_{lang}_s{s}"])[lang] for s in SEEDS[lang]]
+            decoded = [collect_per([out / "decode" / _run(model, lang, s)])[lang] for s in _seeds(model, lang)]
             assert all(math.isfinite(p) and 0.0 <= p <= 300.0 for p in decoded), (model, lang, decoded)
             means[model, lang] = statistics.mean(decoded)
             cell = rows[model][lang].split(" ± ")
@@ -90,9 +103,9 @@ def test_quick_demo_records_the_stage_scripts_and_their_commands(quick):
     out, _ = quick
     commands = (out / "commands.sh").read_text(encoding="utf-8").splitlines()
     scripts = [re.search(r"recipes/demo/(\S+\.sh)", c).group(1) for c in commands if "recipes/demo" in c]
-    # 1 synth, 1 manifests, 4 pre-trainings, 10 + 4 fine-tunings (ky: 2 seeds), as many decodings, 1 report
+    # 1 synth, 1 manifests, 4 + 3 pre-trainings, 10 + 3 fine-tunings (ky: 2 seeds), as many decodings, 1 report
     assert [scripts.count(f) for f in ("01_synth.sh", "02_manifests.sh", "03_pretrain.sh",
-                                       "04_finetune.sh", "05_decode.sh", "06_report.sh")] == [1, 1, 4, 14, 14, 1]
+                                       "04_finetune.sh", "05_decode.sh", "06_report.sh")] == [1, 1, 7, 13, 13, 1]
     for script in set(scripts):
         assert (Path(__file__).resolve().parents[2] / "recipes/demo" / script).is_file()
     log = (out / "demo.log").read_text(encoding="utf-8")
@@ -156,9 +169,12 @@ def test_commands_sh_holds_every_training_command_complete(quick):
             assert Path(values["model.w2v_path"]).is_file()
             assert save.name.endswith(f"_{values['task.languages']}_s{values['common.seed']}")
         runs[save.relative_to(out).as_posix()] = values
-    expected = {f"pretrain/{p}" for p in ("xlsr", "xlsr_a1", "mono_ky", "none")}
-    expected |= {f"finetune/{RUNS[m]}_{lang}_s{s}" for m, langs in MODELS.items() for lang in langs for s in SEEDS[lang]}
+    expected = {f"pretrain/{p}" for p in ("xlsr", "xlsr_a1", "mono_ky", "none", "xlsr_s2", "xlsr_a1_s2", "mono_ky_s2")}
+    expected |= {f"finetune/{_run(m, lang, s)}" for m, langs in MODELS.items() for lang in langs for s in _seeds(m, lang)}
     assert set(runs) == expected
+    # a later seed pre-trains with that seed, and its fine-tuning starts from that pre-training
+    assert runs["pretrain/xlsr_s2"]["common.seed"] == 2
+    assert runs["finetune/xlsr_s2_ky_s2"]["model.w2v_path"] == str(out / "pretrain/xlsr_s2/checkpoint_last.pt")
     # the α = 1 ablation differs from XLSR-3's pre-training in the sampling alpha only
     a1, xlsr = runs["pretrain/xlsr_a1"], runs["pretrain/xlsr"]
     assert a1.pop("task.sampling_alpha") == 1.0 and "task.sampling_alpha" not in xlsr
@@ -172,7 +188,7 @@ def test_commands_sh_decoding_reruns_from_the_file(quick):
 
     out, _ = quick
     generate = _commands(out, "fairseq-generate")
-    assert len(generate) == sum(len(SEEDS[lang]) for langs in MODELS.values() for lang in langs)
+    assert len(generate) == sum(len(_seeds(m, lang)) for m, langs in MODELS.items() for lang in langs)
     for argv in generate:
         args = options.parse_args_and_arch(options.get_generation_parser(), input_args=argv[1:])
         assert args.scoring == "per" and Path(args.path).is_file()
