@@ -12,7 +12,10 @@ languages. This module
   the plugin's ``per`` scorer computes it: ``xlsr_core.errors``);
 * writes ``table.md`` (rows = models, columns = languages + Avg, then the relative
   reduction lines: the multilingual model vs each other model) and ``per.png``, a
-  grouped bar chart of the same numbers;
+  grouped bar chart of the same numbers. A language decoded by several fine-tunings
+  (one per seed) shows mean ± sd over them, and on the low-resource languages the
+  table then states, with 95 % intervals, whether the paper's directions hold:
+  multilingual pre-training beats monolingual, and α = 0.5 beats α = 1 (unbalanced);
 * given the folder of an ``xlsr-analyze codes`` run (the paper's codebook analysis of
   the multilingual model), adds its findings and pictures to ``table.md``.
 
@@ -29,14 +32,15 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from manifests.formats import atomic_write
 from manifests.layout import split_subset
 from xlsr_core.errors import ErrorCount, phones
 from xlsr_demo import XLSR10
 
-Results = Mapping[str, Mapping[str, float]]  # model -> language -> PER (%)
+# model -> language -> PER (%), or the PERs of several fine-tunings (seeds) of that language
+Results = Mapping[str, Mapping[str, Union[float, Sequence[float]]]]
 
 _GENERATE_RE = re.compile(r"Generate\s+(\S+)\s+with\s+beam\s*=\s*\S+?\s*:\s*(.*)$")
 
@@ -160,6 +164,16 @@ def collect_per(paths: Iterable, metric: str = "PER") -> Dict[str, float]:
     return per
 
 
+def collect_runs(paths: Iterable, metric: str = "PER") -> Dict[str, List[float]]:
+    """``{lang: [PER, ...]}``: as :func:`collect_per`, but a language found in several
+    paths (fine-tunings with different seeds) keeps every value, in the order given."""
+    runs: Dict[str, List[float]] = {}
+    for p in paths:
+        for lang, value in collect_per([p], metric).items():
+            runs.setdefault(lang, []).append(value)
+    return runs
+
+
 # ---------------------------------------------------------------- the table
 
 
@@ -167,11 +181,77 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
+def _runs(value: Union[float, Sequence[float]]) -> List[float]:
+    return [float(v) for v in value] if isinstance(value, (list, tuple)) else [float(value)]
+
+
+def _sd(values: Sequence[float]) -> float:
+    """Sample standard deviation (n - 1); nan for one value."""
+    if len(values) < 2:
+        return math.nan
+    m = _mean(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def means(results: Results) -> Dict[str, Dict[str, float]]:
+    """``{model: {lang: mean PER over its runs}}``."""
+    return {model: {lang: _mean(_runs(v)) for lang, v in per.items()} for model, per in results.items()}
+
+
+def reduction_interval(model_runs: Sequence[float], baseline_runs: Sequence[float],
+                       level: float = 0.95) -> Tuple[float, float, float]:
+    """Relative PER reduction (%) of the model's mean over the baseline's mean, and a
+    ``level`` interval of it: Welch's t interval of the difference of the means, divided
+    by the baseline's mean (taken as fixed). Needs at least two runs on each side."""
+    from scipy.stats import t  # only here: the rest of the report needs no scipy
+
+    m, b = _mean(model_runs), _mean(baseline_runs)
+    vm, vb = _sd(model_runs) ** 2 / len(model_runs), _sd(baseline_runs) ** 2 / len(baseline_runs)
+    diff, se = b - m, math.sqrt(vm + vb)
+    if se == 0:
+        half = 0.0
+    else:
+        df = (vm + vb) ** 2 / (vm ** 2 / (len(model_runs) - 1) + vb ** 2 / (len(baseline_runs) - 1))
+        half = float(t.ppf(0.5 + level / 2, df)) * se
+    return 100.0 * diff / b, 100.0 * (diff - half) / b, 100.0 * (diff + half) / b
+
+
+def verdict(low: float, high: float) -> str:
+    """What an interval of a relative reduction says about "the model beats the baseline"."""
+    if low > 0:
+        return "holds"
+    if high < 0:
+        return "reversed"
+    return "not resolved (the interval contains 0)"
+
+
+def directions(results: Results, multilingual: str, others: Sequence[str],
+               languages: Sequence[str]) -> List[str]:
+    """One line per (other model, language) where both have >= 2 runs: mean ± sd of each,
+    the relative reduction of ``multilingual`` with its 95 % interval, and the verdict."""
+    lines = []
+    for other in others:
+        for lang in languages:
+            if lang not in results.get(multilingual, {}) or lang not in results.get(other, {}):
+                continue
+            m, b = _runs(results[multilingual][lang]), _runs(results[other][lang])
+            if len(m) < 2 or len(b) < 2:
+                continue
+            red, low, high = reduction_interval(m, b)
+            lines.append(
+                f"{multilingual} beats {other} on {lang}: PER {_mean(m):.1f} ± {_sd(m):.1f} vs "
+                f"{_mean(b):.1f} ± {_sd(b):.1f} ({len(m)} and {len(b)} seeds), relative "
+                f"reduction {red:+.1f}% (95% interval {low:+.1f}% to {high:+.1f}%): {verdict(low, high)}.")
+    return lines
+
+
 def relative_reduction(
     results: Results, model: str, baseline: str, languages: Sequence[str]
 ) -> Dict[str, float]:
     """Relative PER reduction (%) of ``model`` over ``baseline`` per language where both
-    have a PER, plus ``"avg"``: the reduction of their mean PER over those languages."""
+    have a PER (the mean over its runs), plus ``"avg"``: the reduction of their mean PER
+    over those languages."""
+    results = means(results)
     both = [lang for lang in languages
             if lang in results.get(model, {}) and lang in results.get(baseline, {})]
     out = {}
@@ -203,15 +283,17 @@ def format_table(
     pretrain_minutes: Optional[Mapping[str, float]] = None,
 ) -> str:
     """The Markdown table: a row per model, a column per language and Avg (the mean
-    over all columns; "–" when the model lacks a language), then the reduction line."""
+    over all columns; "–" when the model lacks a language), then the reduction lines.
+    A cell of several runs reads "mean ± sd" (sample sd over the fine-tuning seeds)."""
     langs = _languages(results, languages)
+    mean = means(results)
     lines = ["| Model | " + " | ".join(langs) + " | Avg |",
              "|---|" + "---:|" * (len(langs) + 1)]
     if pretrain_minutes:
         cells = [f"{pretrain_minutes[lang]:g}" if lang in pretrain_minutes else "–" for lang in langs]
         lines.append("| *pre-training minutes* | " + " | ".join(cells) + " | |")
-    for model, per in results.items():
-        cells = [f"{per[lang]:.1f}" if lang in per else "–" for lang in langs]
+    for model, per in mean.items():
+        cells = [_cell(_runs(results[model][lang])) if lang in per else "–" for lang in langs]
         avg = f"{_mean([per[lang] for lang in langs]):.1f}" if all(lang in per for lang in langs) else "–"
         lines.append(f"| {model} | " + " | ".join(cells) + f" | {avg} |")
     lines.append("")
@@ -233,6 +315,25 @@ def format_table(
     return "\n".join(lines) + "\n"
 
 
+def _cell(runs: Sequence[float]) -> str:
+    return f"{_mean(runs):.1f}" if len(runs) == 1 else f"{_mean(runs):.1f} ± {_sd(runs):.1f}"
+
+
+def directions_section(results: Results, multilingual: str, baseline: str,
+                       unbalanced: Optional[str], low_resource: Sequence[str]) -> str:
+    """The Markdown that states whether the paper's directions hold on the low-resource
+    languages (empty when no language there has several runs of both models)."""
+    others = [baseline] + ([unbalanced] if unbalanced else [])
+    lines = directions(results, multilingual, others, low_resource)
+    if not lines:
+        return ""
+    return ("\n## The paper's directions on the low-resource languages\n\n"
+            "Mean ± sd over seeds (as many runs of pre-training and fine-tuning); the interval is "
+            "Welch's t interval of the difference of the mean PERs, relative to the other "
+            "model's mean. \"Holds\" only where the whole interval favours "
+            f"{multilingual}.\n\n" + "\n".join(f"* {line}" for line in lines) + "\n")
+
+
 def plot_results(results: Results, path, languages: Optional[Sequence[str]] = None,
                  title: str = "Phone error rate per language") -> Path:
     """A grouped bar chart (languages + Avg on x, one bar per model) saved as PNG."""
@@ -245,6 +346,7 @@ def plot_results(results: Results, path, languages: Optional[Sequence[str]] = No
     langs = _languages(results, languages)
     groups = langs + ["Avg"]
     models = list(results)
+    results = means(results)
     width = 0.8 / max(1, len(models))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(groups) * max(1, len(models)) + 3), 4))
     x = np.arange(len(groups))
@@ -277,13 +379,17 @@ def write_report(
     title: str = "Phone error rate (%) on the synthetic CommonVoice test sets",
     notes: str = "",
     codebook=None,
+    unbalanced: Optional[str] = None,
 ) -> ReportPaths:
     """Write ``<out_dir>/table.md`` and ``<out_dir>/per.png``; ``codebook``: an
-    ``xlsr-analyze codes --out`` folder whose findings and pictures ``table.md`` shows."""
+    ``xlsr-analyze codes --out`` folder whose findings and pictures ``table.md`` shows;
+    ``unbalanced``: the α = 1 model, whose comparison with ``multilingual`` the
+    directions section states next to the one with ``baseline``."""
     if not results or not any(results.values()):
         raise ValueError("no PER results to report")
     for model, per in results.items():
-        bad = {lang: v for lang, v in per.items() if not (isinstance(v, (int, float)) and v >= 0)}
+        bad = {lang: v for lang, v in per.items()
+               if not all(isinstance(x, (int, float)) and x >= 0 for x in _runs_or_none(v))}
         if bad:
             raise ValueError(f"model {model!r}: PER must be numbers >= 0, got {bad}")
     out_dir = Path(out_dir)
@@ -292,12 +398,21 @@ def write_report(
     paths = ReportPaths(out_dir / "table.md", out_dir / "per.png")
     with atomic_write(paths.table) as f:
         f.write(f"# {title}\n\n{table}")
+        f.write(directions_section(results, multilingual, baseline, unbalanced, low_resource))
         if notes:
             f.write(f"\n{notes.rstrip()}\n")
         f.write(f"\n![PER per language]({paths.chart.name})\n")
         f.write(section)
     plot_results(results, paths.chart, languages, title)
     return paths
+
+
+def _runs_or_none(value) -> list:
+    """The values of a cell for validation: ``[None]`` (invalid) for anything but a number
+    or a non-empty list of them."""
+    if isinstance(value, (list, tuple)):
+        return list(value) or [None]
+    return [value] if isinstance(value, (int, float)) else [None]
 
 
 def codebook_section(folder, out_dir, model: str) -> str:
@@ -343,6 +458,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--multilingual", default="XLSR-10", help="model compared in the reduction line")
     p.add_argument("--baseline", default="XLSR-Monolingual", help="its baseline in that line")
     p.add_argument("--low-resource", default="", help="comma-separated low-resource languages")
+    p.add_argument("--unbalanced", help="the α = 1 model (a --model NAME): the directions section "
+                   "compares it with --multilingual on the low-resource languages")
     p.add_argument("--codebook", help="an xlsr-analyze codes output folder: its findings and pictures "
                    "go into table.md")
     return p
@@ -358,10 +475,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             name, sep, paths = spec.partition("=")
             if not sep:
                 raise ValueError(f"--model {spec!r} is not NAME=PATH[,PATH]")
-            results[name] = collect_per(filter(None, paths.split(",")))
+            results[name] = {lang: runs if len(runs) > 1 else runs[0]
+                             for lang, runs in collect_runs(filter(None, paths.split(","))).items()}
         split = lambda s: [x for x in (s or "").split(",") if x]  # noqa: E731
         paths = write_report(results, args.out, split(args.languages) or None, args.multilingual,
-                             args.baseline, split(args.low_resource), codebook=args.codebook)
+                             args.baseline, split(args.low_resource), codebook=args.codebook,
+                             unbalanced=args.unbalanced)
     except (ValueError, OSError) as e:
         print(f"report: error: {e}", file=sys.stderr)
         return 1

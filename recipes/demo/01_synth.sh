@@ -6,6 +6,6 @@
 # Writes OUT/corpus/<lang>/{clips/*.mp3,train,dev,test,train-1h,validated}.tsv
 set -euo pipefail
 out=$1 langs=$2 minutes=$3 low=$4 ft_minutes=$5 seed=${6:-1} jobs=${7:-2}
-set -x
-xlsr-synth --out "$out/corpus" --languages "$langs" --minutes "$minutes" \
+source "$(dirname "$0")/paths.sh"  # sets recipes, plugin; defines show
+show xlsr-synth --out "$out/corpus" --languages "$langs" --minutes "$minutes" \
   --low-resource "$low" --finetune-minutes "$ft_minutes" --seed "$seed" --jobs "$jobs" --no-progress

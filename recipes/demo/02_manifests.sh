@@ -9,11 +9,12 @@
 set -euo pipefail
 out=$1 langs=${2//,/ } jobs=${3:-2} extra=${4:-}
 extra=${extra//,/ }
-set -x
-xlsr-manifest commonvoice "$out/corpus" "$out/data" --languages $langs $extra \
+source "$(dirname "$0")/paths.sh"  # sets recipes, plugin; defines show
+show xlsr-manifest commonvoice "$out/corpus" "$out/data" --languages $langs $extra \
   --splits train dev test train-1h --num-jobs "$jobs"
-xlsr-manifest phonemize "$out/data" --languages $langs $extra --num-jobs "$jobs"
-xlsr-manifest balance "$out/data" --split train --languages $langs --alpha 0.5 \
-  --min-sample-size 4000 > "$out/data/balance.txt"  # as recipes/pretraining/demo.yaml
+show xlsr-manifest phonemize "$out/data" --languages $langs $extra --num-jobs "$jobs"
+# --alpha 0.5 and --min-sample-size 4000 as recipes/pretraining/demo.yaml
+show_to "$out/data/balance.txt" xlsr-manifest balance "$out/data" --split train --languages $langs \
+  --alpha 0.5 --min-sample-size 4000
 cat "$out/data/balance.txt"
-xlsr-manifest stats "$out/data"
+show xlsr-manifest stats "$out/data"

@@ -11,9 +11,8 @@
 set -euo pipefail
 out=$1 name=$2 langs=$3 updates=$4 seed=${5:-1}
 shift $(( $# < 5 ? $# : 5 ))
-source "$(dirname "$0")/paths.sh"  # sets recipes, plugin
-set -x
-fairseq-hydra-train --config-dir "$recipes/pretraining" --config-name demo \
+source "$(dirname "$0")/paths.sh"  # sets recipes, plugin; defines show
+show fairseq-hydra-train --config-dir "$recipes/pretraining" --config-name demo \
   task.data="$out/data" common.user_dir="$plugin" "task.languages='$langs'" \
   optimization.max_update="$updates" \
   common.seed="$seed" hydra.run.dir="$out/pretrain/$name" checkpoint.save_dir="$out/pretrain/$name" "$@"

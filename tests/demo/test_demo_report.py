@@ -150,3 +150,50 @@ def _json(tmp_path):
     path = tmp_path / "per.json"
     path.write_text(json.dumps(RESULTS))
     return path
+
+
+def _generate_dir(root, name, lang, per):
+    d = root / name
+    d.mkdir()
+    (d / f"generate-test_{lang}.txt").write_text(
+        f"Generate test_{lang} with beam=1: PER: {per}\n", encoding="utf-8")
+    return d
+
+
+def test_seeds_of_one_language_are_kept_and_shown_as_mean_and_sd(tmp_path):
+    dirs = [_generate_dir(tmp_path, f"xlsr_ky_s{s}", "ky", per) for s, per in ((1, 70.0), (2, 74.0), (3, 78.0))]
+    dirs.append(_generate_dir(tmp_path, "xlsr_es_s1", "es", 60.0))
+    runs = report.collect_runs(dirs)
+    assert runs == {"ky": [70.0, 74.0, 78.0], "es": [60.0]}
+    table = report.format_table({"XLSR-2": runs}, ["es", "ky"], multilingual="XLSR-2")
+    row = next(line for line in table.splitlines() if line.startswith("| XLSR-2"))
+    # sample sd of 70, 74, 78 is 4; Avg is the mean of the per-language means
+    assert row == "| XLSR-2 | 60.0 | 74.0 ± 4.0 | 67.0 |"
+
+
+def test_reduction_interval_is_welchs_and_the_verdict_follows_it():
+    red, low, high = report.reduction_interval([70.0, 71.0, 72.0], [80.0, 81.0, 82.0])
+    assert red == pytest.approx(100 * 10 / 81)
+    # Welch: se = sqrt(1/3 + 1/3), df = 4, t(0.975, 4) = 2.776
+    half = 2.7764451 * math.sqrt(2 / 3)
+    assert (low, high) == (pytest.approx(100 * (10 - half) / 81, abs=1e-4), pytest.approx(100 * (10 + half) / 81, abs=1e-4))
+    assert report.verdict(low, high) == "holds"
+    _, low, high = report.reduction_interval([80.0, 81.0, 82.0], [70.0, 71.0, 72.0])
+    assert report.verdict(low, high) == "reversed"
+    _, low, high = report.reduction_interval([70.0, 80.0, 90.0], [75.0, 80.0, 85.0])
+    assert report.verdict(low, high).startswith("not resolved")
+
+
+def test_directions_section_needs_several_seeds_of_both(tmp_path):
+    results = {"XLSR-3": {"ky": [70.0, 71.0, 72.0], "es": 50.0},
+               "XLSR-3 unbalanced": {"ky": [80.0, 81.0, 82.0], "es": 55.0},
+               "XLSR-Monolingual": {"ky": 75.0}}
+    section = report.directions_section(results, "XLSR-3", "XLSR-Monolingual", "XLSR-3 unbalanced", ["ky"])
+    lines = [line for line in section.splitlines() if line.startswith("* ")]
+    # one seed of the monolingual model: no interval, no line for it
+    assert len(lines) == 1 and "beats XLSR-3 unbalanced on ky" in lines[0] and lines[0].endswith("holds.")
+    assert "71.0 ± 1.0 vs 81.0 ± 1.0" in lines[0]
+    assert report.directions_section(results, "XLSR-3", "XLSR-Monolingual", None, ["ky"]) == ""
+    paths = report.write_report(results, tmp_path, ["es", "ky"], "XLSR-3", low_resource=["ky"],
+                                unbalanced="XLSR-3 unbalanced")
+    assert "## The paper's directions" in paths.table.read_text(encoding="utf-8")
