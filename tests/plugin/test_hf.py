@@ -462,7 +462,8 @@ def test_transformers_conversion_script_reads_these_checkpoints(work, tmp_path):
 STOCK_FAIRSEQ = """
 import sys, torch
 from fairseq import checkpoint_utils
-path, data, out = sys.argv[1:]
+path, data, out, threads = sys.argv[1:]
+torch.set_num_threads(int(threads))  # the test's own: float sums depend on how work is split
 assert "xlsr_plugin" not in sys.modules
 models, cfg, task = checkpoint_utils.load_model_ensemble_and_task([path], arg_overrides={"data": data} if data else None)
 model = models[0].eval()
@@ -492,7 +493,8 @@ def test_clean_stock_fairseq_loads_without_the_plugin(work, tmp_path):
             stock_data = tmp_path / "stock_data"
             stock_data.mkdir()
             shutil.copy(f"{out}.dict.txt", stock_data / "dict.phn.txt")
-        proc = subprocess.run([sys.executable, script, out, stock_data, tmp_path / "y.pt"], text=True,
+        proc = subprocess.run([sys.executable, script, out, stock_data, tmp_path / "y.pt",
+                               str(torch.get_num_threads())], text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env=dict(os.environ, OMP_NUM_THREADS="1"))
         assert proc.returncode == 0, proc.stdout[-3000:]
@@ -509,4 +511,5 @@ def test_clean_stock_fairseq_loads_without_the_plugin(work, tmp_path):
             else:
                 ours = fairseq_pretrained(root / name).extract_features(wav, None)["x"]
                 assert stock["task"] == "audio_pretraining"
-        assert torch.equal(stock["out"], ours)
+        assert stock["out"].shape == ours.shape
+        assert (stock["out"] - ours).abs().max().item() <= 1e-6, (name, (stock["out"] - ours).abs().max().item())
