@@ -18,7 +18,8 @@ from xlsr_tools import hf, inspect
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xlsr-checkpoint", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="xlsr-checkpoint", description="Inspect, clean and convert wav2vec 2.0 / XLSR / XLS-R checkpoints.")
     sub = parser.add_subparsers(dest="command", required=True)
     inspect.register(sub)
     hf.register(sub)
