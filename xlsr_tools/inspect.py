@@ -31,7 +31,6 @@ import os
 import pickle
 import re
 import sys
-import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, Optional
@@ -271,19 +270,8 @@ def clean_checkpoint(src, out, stock_fairseq: bool = False) -> Dict[str, Any]:
     if stock_fairseq:
         clean["cfg"] = stock_config(clean["cfg"])
         clean["model"] = {k: v for k, v in clean["model"].items() if k not in PLUGIN_BUFFERS}
-    folder = os.path.dirname(os.path.abspath(out))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".clean-", suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(clean, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; give it a normal file's mode
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(out, "wb") as f:  # a temporary file, renamed when torch.save is done
+        torch.save(clean, f)
     dictionary = (state.get("task_state") or {}).get("target_dictionary")
     if dictionary is not None:
         dictionary.save(out + ".dict.txt")
