@@ -182,6 +182,8 @@ def process_job(job: AudioJob, settings: AudioSettings) -> List[Outcome]:
     if not os.path.isfile(job.source):
         return [Reject(g.key, job.source, "missing audio", "listed but not found")
                 for g in job.segments]
+    if os.path.getsize(job.source) == 0:  # libsndfile would say "does not exist" of some formats
+        return [Reject(g.key, job.source, "empty audio", "0-byte file") for g in job.segments]
     return _convert(job, settings) if job.convert else _probe(job, settings)
 
 

@@ -81,6 +81,8 @@ def prepare_folder(
     Speakers (for ``stats``) are the parent folder names.
     """
     corpus_dir, output_dir = Path(corpus_dir).resolve(), Path(output_dir)
+    if not corpus_dir.is_dir():
+        raise FileNotFoundError(f"{corpus_dir}: no such directory (the corpus folder to scan for audio)")
     if not 0.0 <= valid_percent <= 1.0:
         raise ValueError(f"valid_percent is a fraction in [0, 1] (fairseq's), got {valid_percent}")
     if (language is None) == (lang_pattern is None):

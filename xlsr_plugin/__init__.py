@@ -3,7 +3,8 @@
 Importing the package registers with fairseq the tasks, models, criterions, scorers
 and the CTC generator in its sub-packages (each sub-package imports its modules), and
 allow-lists the classes fairseq checkpoints need under torch's ``weights_only``
-loading (``xlsr_plugin.checkpoint``). Importing it twice is harmless.
+loading (``xlsr_plugin.checkpoint``), and has the argparse CLIs print the plugin's bad-input
+errors as messages, not tracebacks (``xlsr_plugin.errors``). Importing it twice is harmless.
 """
 
 import logging
@@ -12,7 +13,10 @@ _root_level = logging.getLogger().level
 
 from xlsr_plugin.checkpoint import allow_fairseq_checkpoints  # noqa: E402
 
+from xlsr_plugin.errors import install_excepthook  # noqa: E402
+
 allow_fairseq_checkpoints()
+install_excepthook()
 
 from xlsr_plugin import criterions, decoding, models, scoring, tasks  # noqa: E402  (registers components)
 

@@ -112,8 +112,8 @@ def _wrap_loader(load):
     def wrapper(path, arg_overrides=None, load_on_all_ranks=False):
         if os.path.isfile(str(path)):  # before fairseq reads (and resolves) the config
             state = _torch_load(str(path), mmap=True)
-            if isinstance(state, dict):
-                check_config_strings(state, str(path))
+            _require_checkpoint(state, str(path))  # not fairseq's KeyError/IndexError on other files
+            check_config_strings(state, str(path))
         try:
             state = load(path, None, load_on_all_ranks)
         except pickle.UnpicklingError as e:
@@ -188,15 +188,19 @@ def read_checkpoint(path: str, mmap: bool = False) -> Dict[str, Any]:
     that say what is wrong with the file: missing, not a checkpoint, or a refused class."""
     path = str(path)
     state = _torch_load(path, mmap)
+    _require_checkpoint(state, path)
+    return state
+
+
+def _require_checkpoint(state, path: str) -> None:
     if not isinstance(state, dict) or "model" not in state or not (
         state.get("cfg") is not None or state.get("args") is not None
     ):
-        keys = sorted(state) if isinstance(state, dict) else type(state).__name__
+        keys = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
         raise NotACheckpointError(
             f"{path}: not a fairseq checkpoint: expected 'model' and 'cfg' (or 'args'), "
             f"found {keys}"
         )
-    return state
 
 
 def _torch_load(path: str, mmap: bool):
@@ -213,11 +217,15 @@ def _torch_load(path: str, mmap: bool):
             f"{path}: not a checkpoint torch can read ({str(e).splitlines()[-1][:200]}); "
             "expected a fairseq .pt file written by torch.save"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError) as e:
+    except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
+        # a text file (KeyError: a byte read as a memo key), an empty one (IndexError), ...
         if mmap and "mmap" in str(e):  # an old (non-zip) torch file: read it whole
             return _torch_load(path, mmap=False)
+        lines = str(e).splitlines() if not isinstance(e, (KeyError, IndexError)) else []
+        why = lines[0][:200] if lines else ("an empty file" if os.path.getsize(path) == 0 else
+                                            f"{type(e).__name__} while unpickling")
         raise NotACheckpointError(
-            f"{path}: not a checkpoint torch can read ({str(e).splitlines()[0][:200]}); "
+            f"{path}: not a checkpoint torch can read ({why}); "
             "expected a fairseq .pt file written by torch.save"
         ) from None
 

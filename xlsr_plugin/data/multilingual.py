@@ -17,6 +17,7 @@ always batched per language. Every dataset here batches through
 
 
 import logging
+import os
 from collections import OrderedDict
 from functools import partial
 from typing import Optional
@@ -24,12 +25,18 @@ from typing import Optional
 import numpy as np
 import torch
 from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset, data_utils
+from torch.utils.data import get_worker_info
 
 from xlsr_core.sampling import SamplingTable, TwoLevelSamplingTable
 from xlsr_plugin.data.balanced import LanguageBalancedDataset
 from xlsr_plugin.data.batching import CompleteBatching, batches_per_part, complete_batches
+from xlsr_plugin.errors import InputError
 
 logger = logging.getLogger(__name__)
+
+
+MAX_WORKER_SLOTS = 1024  # load-failure counters: the main process and its data-loader workers
+EXAMPLES = 3  # files named in a summary line
 
 
 class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
@@ -41,20 +48,135 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     differed between one process and a rank of several, and between resumed and
     uninterrupted runs). Here the offsets are seeded by ``seed``, the epoch, the
     language and the batch's utterances.
+
+    At start the dataset reports what fairseq's loader does without naming anything:
+    the clips ``min_sample_size`` skips (count and examples, file and manifest line) and
+    duplicated lines (counted, kept: a resampled mix repeats lines on purpose).
+
+    **Audio that breaks during training** (a file deleted, truncated or rewritten after
+    the start-up check, or one holding NaN/Inf samples, which a header check cannot
+    see) is skipped, not fatal: the item comes back with ``source=None``, a warning names
+    the file, its manifest line and the running count, and the collater drops it
+    (fairseq's collaters already drop ``source=None`` items; ``AddTargetDataset`` drops
+    the label with it). Dropping rather than substituting another utterance keeps labels
+    with their audio, never scores an utterance twice in evaluation, and needs nothing
+    from other ranks: a rank whose batch lost items trains on a smaller batch, and one
+    whose whole batch failed gets fairseq's dummy batch (weight 0), as with uneven
+    shards. More than ``max_load_failures`` failures in a run (counted per rank, over
+    all data-loader workers of this dataset: one shared-memory slot per worker) stop it
+    with an :class:`InputError`: at that point the corpus, not a file, is broken.
     """
 
-    def __init__(self, manifest_path: str, lang_id: int, seed: int = 1, **kwargs):
+    def __init__(self, manifest_path: str, lang_id: int, seed: int = 1, max_load_failures: int = 10, **kwargs):
         super().__init__(manifest_path, **kwargs)
+        self.manifest_path = str(manifest_path)
         self.lang_id = lang_id
         self.seed = seed
         self.epoch = 1
+        self.max_load_failures = max_load_failures
+        self.min_loaded_samples = 1  # a loaded clip shorter than this was truncated (the task raises it)
+        self._skipped = np.array(sorted(self.skipped_indices), dtype=np.int64)
+        self._failures = torch.zeros(MAX_WORKER_SLOTS, dtype=torch.int64).share_memory_()
+        self._report_skipped(kwargs.get("min_sample_size"))
+        self.duplicates = self._report_duplicates()
 
+    # -- where an utterance comes from -------------------------------------------------
+    def manifest_lines(self, indices) -> np.ndarray:
+        """Manifest line numbers (header = 1) of kept utterances ``indices``."""
+        k = np.asarray(indices, dtype=np.int64)
+        shifted = self._skipped - np.arange(len(self._skipped))  # kept utterances before each skip
+        return k + np.searchsorted(shifted, k, side="right") + 2
+
+    def path_of(self, index: int) -> str:
+        fn = self.fnames[index]
+        fn = fn if isinstance(self.fnames, list) else fn.as_py()
+        return os.path.join(self.root_dir, self.text_compressor.decompress(fn))
+
+    def _report_skipped(self, min_sample_size) -> None:
+        """Name what fairseq's ``min_sample_size`` filter left out (it only counts)."""
+        if len(self._skipped) == 0:
+            return
+        wanted = set(self._skipped[:EXAMPLES].tolist())
+        examples = []
+        with open(self.manifest_path, encoding="utf-8") as f:
+            next(f)
+            for i, line in enumerate(f):
+                if i in wanted:
+                    rel, _, n = line.rstrip("\n").partition("\t")
+                    examples.append(f"line {i + 2}: {os.path.join(self.root_dir, rel)} ({n} samples)")
+                    if len(examples) == len(wanted):
+                        break
+        logger.warning(
+            f"{self.manifest_path}: {len(self._skipped)} clip(s) shorter than task.min_sample_size "
+            f"({min_sample_size} samples) skipped, e.g. " + "; ".join(examples)
+        )
+
+    def _report_duplicates(self) -> int:
+        """Lines listing a file listed before: counted and reported, kept (vectorised over
+        fairseq's pyarrow array of names: no Python object per line)."""
+        if isinstance(self.fnames, list):
+            from collections import Counter
+
+            counts = Counter(self.fnames)
+            duplicates = len(self.fnames) - len(counts)
+            repeated = [(fn, n) for fn, n in counts.items() if n > 1][:EXAMPLES]
+        else:
+            import pyarrow.compute as pc
+
+            vc = pc.value_counts(self.fnames)
+            duplicates = len(self.fnames) - len(vc)
+            many = pc.filter(vc, pc.greater(vc.field("counts"), 1))[:EXAMPLES]
+            repeated = list(zip(many.field("values").to_pylist(), many.field("counts").to_pylist()))
+        if duplicates:
+            shown = ", ".join(f"{self.text_compressor.decompress(fn)} x{n}" for fn, n in repeated)
+            logger.warning(
+                f"{self.manifest_path}: {duplicates} duplicate line(s) (a file listed again), e.g. "
+                f"{shown}: kept, each line is trained on (a resampled mix repeats lines on purpose; "
+                "otherwise remove the repeats)"
+            )
+        return duplicates
+
+    # -- items -------------------------------------------------------------------------
     def set_epoch(self, epoch):
         super().set_epoch(epoch)
         self.epoch = epoch
 
+    @property
+    def load_failures(self) -> int:
+        """Utterances that failed to load in this run (this process and its workers)."""
+        return int(self._failures.sum())
+
+    def _fail(self, index: int, reason: str) -> dict:
+        info = get_worker_info()
+        self._failures[0 if info is None else 1 + info.id % (MAX_WORKER_SLOTS - 1)] += 1
+        count = self.load_failures
+        where = f"{self.manifest_path}:{int(self.manifest_lines([index])[0])}: {self.path_of(index)}"
+        if count > self.max_load_failures:
+            raise InputError(
+                f"{count} utterances failed to load, more than task.max_load_failures="
+                f"{self.max_load_failures}; the last: {where}: {reason}. The corpus changed after the "
+                "start-up check (files deleted, truncated or rewritten): fix the files or rebuild the "
+                "manifest (xlsr-manifest), or raise task.max_load_failures"
+            )
+        logger.warning(f"{where}: {reason}; utterance skipped (load failure {count} of at most "
+                       f"{self.max_load_failures}, task.max_load_failures)")
+        return {"id": index, "source": None, "lang": self.lang_id}
+
     def __getitem__(self, index):
-        item = super().__getitem__(index)
+        path = self.path_of(index)
+        if not os.path.isfile(path):  # fairseq would retry a missing file for 3 s first
+            return self._fail(index, "file not found")
+        try:
+            item = super().__getitem__(index)
+        except Exception as e:  # unreadable, wrong sample rate, ...
+            return self._fail(index, f"cannot load ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
+        source = item["source"]
+        if not bool(torch.isfinite(source).all()):
+            bad = int((~torch.isfinite(source)).sum())
+            return self._fail(index, f"{bad} NaN/Inf sample(s); re-encode or remove the file")
+        if source.numel() < self.min_loaded_samples:
+            return self._fail(index, f"{source.numel()} samples (the manifest says {int(self.sizes[index])}): "
+                                     "truncated after the manifest was written")
         item["lang"] = self.lang_id
         return item
 

@@ -24,6 +24,7 @@ their labels).
 
 
 import hashlib
+import math
 import logging
 import os
 from collections import Counter, deque
@@ -41,6 +42,7 @@ from tqdm import tqdm
 
 from manifests import formats, layout
 from manifests.formats import ManifestError
+from xlsr_plugin.errors import InputError, as_input_error
 
 logger = logging.getLogger(__name__)
 
@@ -59,27 +61,28 @@ class LanguageManifest:
     headers_read: int = 0  # audio headers this process read (0: a stamp vouched for them)
 
 
-def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Optional[str]:
+def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Tuple[Optional[str], int]:
+    """(what is wrong with one line's audio or None, its number of channels)."""
     path = os.path.join(root, rel)
     try:  # never raises: under distributed training a rank that raised would leave the others waiting
         if not os.path.isfile(path):
-            return f"{path}: file not found"
+            return f"{path}: file not found", 1
         if os.path.getsize(path) == 0:
-            return f"{path}: file is empty"
+            return f"{path}: file is empty (0 bytes)", 1
     except OSError as e:
-        return f"{path}: cannot stat ({e})"
+        return f"{path}: cannot stat ({e})", 1
     try:
         info = sf.info(path)
     except Exception as e:  # soundfile raises RuntimeError / LibsndfileError
-        return f"{path}: unreadable audio ({e})"
+        return f"{path}: unreadable audio ({e})", 1
     if info.samplerate != sample_rate:
         return (
             f"{path}: sample rate {info.samplerate} Hz, but task.sample_rate is "
             f"{sample_rate} Hz; resample the corpus (xlsr-manifest writes 16 kHz FLAC)"
-        )
+        ), info.channels
     if info.frames == 0 or num_samples == 0:
-        return f"{path}: no samples"
-    return None
+        return f"{path}: no samples", info.channels
+    return None, info.channels
 
 
 @dataclass
@@ -92,12 +95,20 @@ class _Scan:
     problems: List[Tuple[int, str]] = field(default_factory=list)
     bad: int = 0
     sha256: str = ""  # of the bytes parsed
+    # files of more than one channel (fairseq averages them to mono): count, first (line, path, channels)
+    multichannel: int = 0
+    multichannel_example: Optional[Tuple[int, str, int]] = None
 
-    def add(self, lineno: int, msg: Optional[str]) -> None:
+    def add(self, lineno: int, result, path: str = "") -> None:
+        msg, channels = result if result is not None else (None, 1)
         if msg:
             self.bad += 1
             if len(self.problems) < MAX_REPORTED:
                 self.problems.append((lineno, msg))
+        elif channels > 1:
+            self.multichannel += 1
+            if self.multichannel_example is None or lineno < self.multichannel_example[0]:
+                self.multichannel_example = (lineno, path, channels)
 
 
 def _scan(path: Path, sample_rate: int, check_audio: bool, num_threads: int, shard: Tuple[int, int],
@@ -118,15 +129,15 @@ def _scan(path: Path, sample_rate: int, check_audio: bool, num_threads: int, sha
             scan.utterances += 1
             if check_audio and (lineno - 2) % world == rank:
                 if len(pending) >= limit:
-                    done_line, fut = pending.popleft()
-                    scan.add(done_line, fut.result())
-                pending.append((lineno, pool.submit(_check_file, root, rel, samples, sample_rate)))
+                    done_line, done_rel, fut = pending.popleft()
+                    scan.add(done_line, fut.result(), os.path.join(root, done_rel))
+                pending.append((lineno, rel, pool.submit(_check_file, root, rel, samples, sample_rate)))
                 scan.checked += 1
             if scan.utterances % 1024 == 0:
                 bar.update(1024)
         while pending:
-            done_line, fut = pending.popleft()
-            scan.add(done_line, fut.result())
+            done_line, done_rel, fut = pending.popleft()
+            scan.add(done_line, fut.result(), os.path.join(root, done_rel))
         bar.update(scan.utterances % 1024)
     scan.sha256 = hasher.hexdigest()
     return scan
@@ -151,8 +162,8 @@ def _all_gather(obj) -> list:
     return out
 
 
-def _no_utterances(path: Path, lang: str) -> ManifestError:
-    return ManifestError(
+def _no_utterances(path: Path, lang: str) -> InputError:
+    return InputError(
         f"{path}: language '{lang}' has no utterances; drop it from task.languages or rebuild its manifest"
     )
 
@@ -177,7 +188,7 @@ def check_manifest(
 ) -> LanguageManifest:
     """Parse and (optionally) check every audio file of one language's manifest.
 
-    Raises :class:`ManifestError` listing the first problems (file and line) and counting
+    Raises :class:`InputError` (a ``ManifestError``) listing the first problems (file and line) and counting
     the rest. A manifest whose stamp vouches for its exact bytes at ``sample_rate`` is
     only hashed. Under distributed training every rank must call this for the same
     manifests in the same order (fairseq's ``load_dataset`` is): each rank reads the
@@ -185,7 +196,47 @@ def check_manifest(
     the stamp. (A rank whose manifest differs from rank 0's checks all of its own.)
     """
     path = Path(path)
+    try:
+        return _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_flight, progress)
+    except ManifestError as e:  # formats' parse errors too: reported as messages (xlsr_plugin.errors)
+        raise as_input_error(e) from None
+
+
+def check_root(path: Path) -> str:
+    """The audio root of a manifest (its line 1), which must be a folder: otherwise every
+    line would be reported missing when the one thing wrong is line 1."""
+    if not path.is_file():
+        raise InputError(f"{path}: manifest not found")
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        root = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}:1: not UTF-8 ({e})") from None
+    if not root.strip():
+        raise InputError(f"{path}:1: the first line must be the audio root folder, and it is empty")
+    if not os.path.isdir(root):
+        raise InputError(
+            f"{path}:1: the audio root {root!r} is not a folder (line 1 of a manifest is the folder "
+            "its relative paths are below). Fix line 1, put the audio back there, or rebuild the "
+            "manifest with xlsr-manifest"
+        )
+    return root
+
+
+def _report_multichannel(path: Path, count: int, example) -> None:
+    if count:
+        line, file, channels = example
+        logger.warning(
+            f"{path}: {count} file(s) have more than one channel, e.g. line {line}: {file} "
+            f"({channels} channels); fairseq averages the channels to mono as it loads them. "
+            "To keep one channel or mix otherwise, convert the files (xlsr-manifest --convert writes mono)"
+        )
+
+
+def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_flight, progress):
     rank, world = _distributed()
+    check_root(path)
     digest = formats.manifest_digest(path)
     if not check_audio:  # task.skip_manifest_check: count the lines, parse nothing (fairseq will)
         utterances = max(digest.lines - 1 + _unterminated_last_line(path), 0)
@@ -215,14 +266,19 @@ def check_manifest(
     if not check_audio:
         return LanguageManifest(lang=lang, path=path, utterances=scan.utterances)
     problems, bad = scan.problems, scan.bad
+    multi, multi_example = scan.multichannel, scan.multichannel_example
     if world > 1 and same:  # the same collective on every rank (an empty manifest raised on all)
-        views = _all_gather((scan.problems, scan.bad))
-        problems = sorted(p for ps, _ in views for p in ps)[:MAX_REPORTED]
-        bad = sum(n for _, n in views)
+        views = _all_gather((scan.problems, scan.bad, scan.multichannel, scan.multichannel_example))
+        problems = sorted(p for ps, *_ in views for p in ps)[:MAX_REPORTED]
+        bad = sum(v[1] for v in views)
+        multi = sum(v[2] for v in views)
+        multi_example = min((v[3] for v in views if v[3] is not None), default=None)
+    if rank == 0 or not same:
+        _report_multichannel(path, multi, multi_example)
     if bad:
         shown = "\n  ".join(f"{path}:{line}: {msg}" for line, msg in problems)
         more = bad - len(problems)
-        raise ManifestError(
+        raise InputError(
             f"{bad} bad line(s) in {path} (language '{lang}'):\n  {shown}"
             + (f"\n  ... and {more} more" if more > 0 else "")
             + "\nFix or remove these lines (xlsr-manifest rebuilds manifests and "
@@ -272,14 +328,38 @@ def read_labels(path: Path, manifest: Path, utterances: int) -> List[str]:
             f"{path} not found: labels for {manifest} (task.labels={path.suffix[1:]}); "
             "build them with xlsr-manifest or choose other labels"
         )
-    with open(path, encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for line in f]
+    lines = []
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                lines.append(raw.decode("utf-8").rstrip("\n"))
+            except UnicodeDecodeError as e:
+                raise InputError(
+                    f"{path}:{lineno}: not UTF-8 ({e}); labels are UTF-8 text: re-encode the file "
+                    "(e.g. iconv -f latin1 -t utf-8) or rebuild it with xlsr-manifest"
+                ) from None
     if len(lines) != utterances:
-        raise ManifestError(
+        raise InputError(
             f"{path} has {len(lines)} lines but {manifest} lists {utterances} utterances: "
             "labels and audio must correspond line by line; rebuild both with xlsr-manifest"
         )
     return lines
+
+
+def check_nonempty(path: Path, manifest: Path, lines: Sequence[str], kept: Sequence[int]) -> None:
+    """Every utterance that is trained on or scored has at least one label symbol (CTC
+    and the error rates divide by the number of labels; ``xlsr-manifest`` leaves out
+    utterances with an empty transcript)."""
+    empty = [i for i in kept if not lines[i].split()]
+    if empty:
+        shown = ", ".join(str(i + 1) for i in empty[:MAX_REPORTED])
+        more = f" and {len(empty) - MAX_REPORTED} more" if len(empty) > MAX_REPORTED else ""
+        raise InputError(
+            f"{path}: {len(empty)} empty label line(s), at line(s) {shown}{more} (manifest {manifest} "
+            f"line {empty[0] + 2} for the first): an utterance without labels cannot be trained on "
+            "or scored with CTC. Remove these lines from the manifest and the labels, or give them "
+            "their transcript (xlsr-manifest leaves out utterances whose transcript is empty)"
+        )
 
 
 def check_symbols(path: Path, lines: Sequence[str], symbols, dict_file: Path) -> None:
@@ -296,7 +376,7 @@ def check_symbols(path: Path, lines: Sequence[str], symbols, dict_file: Path) ->
             f"{sym!r} x{n} (first at line {first[sym]})" for sym, n in missing.most_common(MAX_REPORTED)
         )
         more = f" and {len(missing) - MAX_REPORTED} more" if len(missing) > MAX_REPORTED else ""
-        raise ManifestError(
+        raise InputError(
             f"{path}: {len(missing)} symbol(s) not in {dict_file}: {shown}{more}. Rebuild the "
             "dictionary from the labels of every language (xlsr-manifest), or fix these labels"
         )
@@ -340,7 +420,94 @@ def check_label_lengths(lengths: LabelLengths, frames_of: FramesFn, max_sample_s
                "cropped away from its labels")
         shown.append(f"  {lengths.manifest}:{n + 1} / {lengths.path}:{n}: {msg}")
     more = f"\n  ... and {len(bad) - MAX_REPORTED} more" if len(bad) > MAX_REPORTED else ""
-    raise ManifestError(
+    raise InputError(
         f"{len(bad)} utterance(s) cannot be fine-tuned on with CTC:\n" + "\n".join(shown) + more
         + "\nRemove them from the manifest and labels, or unset task.max_sample_size (fine-tuning never crops)"
+    )
+
+
+# -- clips too short for the model --------------------------------------------------------
+
+def masked_frames_floor(mask_prob: float, mask_length: int, min_masks: int = 2) -> int:
+    """Fewest feature frames from which wav2vec 2.0's span masking (``static`` spans of
+    ``mask_length``, at least ``min_masks`` of them, ``mask_prob`` of the frames on
+    average) can never cover a whole utterance. fairseq draws
+    ``max(min_masks, int(mask_prob * T / mask_length + u))`` spans, u in [0, 1); shorter
+    utterances stop a run with ``ValueError: the entire sequence is masked`` at whichever
+    update draws such a mask (and pre-training needs unmasked frames for its targets)."""
+    if mask_prob <= 0:
+        return 1
+    if mask_prob >= 1:
+        return 1  # every utterance is masked whole: fairseq's own error, not a length question
+    bound = int(math.ceil(mask_length / (1 - mask_prob))) + 2 * mask_length + 2
+    failing = [t for t in range(1, bound + 1)
+               if max(min_masks, int(mask_prob * t / mask_length + 1)) * mask_length >= t]
+    return (max(failing) + 1) if failing else 1
+
+
+def samples_for_frames(frames_of: FramesFn, frames: int) -> int:
+    """Fewest samples from which ``frames_of`` makes ``frames`` frames (binary search:
+    the frame count grows with the samples)."""
+    lo, hi = 1, 1
+    while int(frames_of(torch.tensor(hi))) < frames:
+        hi *= 2
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if int(frames_of(torch.tensor(mid))) >= frames:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def receptive_field(frames_of: FramesFn = default_feature_frames) -> int:
+    """Samples the feature encoder needs for one frame (400 for wav2vec 2.0's: 25 ms)."""
+    return samples_for_frames(frames_of, 1)
+
+
+@dataclass(frozen=True)
+class SizeFloor:
+    """The fewest samples an utterance may have, and why (said in the error)."""
+
+    samples: int
+    why: str
+
+
+def model_size_floor(model, training: bool) -> SizeFloor:
+    """What ``model`` needs of an utterance: a frame of its feature encoder, and, where it
+    masks (pre-training always; CTC fine-tuning in training only, with ``apply_mask``),
+    enough frames that masking leaves some unmasked. Unknown models: one frame of the
+    standard encoder."""
+    frames_of = feature_frames_of(model) or default_feature_frames
+    w2v = model if hasattr(model, "mask_prob") else getattr(getattr(model, "w2v_encoder", None), "w2v_model", None)
+    encoder = getattr(model, "w2v_encoder", None)
+    masks = w2v is not None and (encoder is None or (training and getattr(encoder, "apply_mask", False)))
+    if masks and getattr(w2v, "mask_selection", "static") == "static" and w2v.mask_prob > 0:
+        frames = masked_frames_floor(float(w2v.mask_prob), int(w2v.mask_length))
+        return SizeFloor(
+            samples_for_frames(frames_of, frames),
+            f"{frames} feature frames, so that masking (mask_prob={w2v.mask_prob}, "
+            f"mask_length={w2v.mask_length}) never covers a whole utterance",
+        )
+    return SizeFloor(receptive_field(frames_of), "one frame of the feature encoder (its receptive field)")
+
+
+def check_size_floor(manifest: Path, dataset, floor: SizeFloor) -> None:
+    """Every utterance ``dataset`` (a ``LanguageAudioDataset``) kept has ``floor.samples``.
+    Shorter clips would stop training at whichever update batches them (a batch is
+    cropped to its shortest clip), naming a conv layer or the mask, not the file."""
+    short = np.flatnonzero(np.asarray(dataset.sizes) < floor.samples)
+    if len(short) == 0:
+        return
+    lines = dataset.manifest_lines(short[:MAX_REPORTED])
+    shown = "\n  ".join(
+        f"{manifest}:{line}: {dataset.path_of(int(k))}: {int(dataset.sizes[k])} samples"
+        for k, line in zip(short[:MAX_REPORTED], lines)
+    )
+    more = f"\n  ... and {len(short) - MAX_REPORTED} more" if len(short) > MAX_REPORTED else ""
+    raise InputError(
+        f"{len(short)} utterance(s) of {manifest} have fewer than {floor.samples} samples, the "
+        f"least the model takes ({floor.why}):\n  {shown}{more}\n"
+        f"Set task.min_sample_size={floor.samples} (or more) to skip them (the log counts and "
+        "names what it skips), or remove them from the manifest"
     )

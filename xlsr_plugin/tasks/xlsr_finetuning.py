@@ -47,7 +47,8 @@ from omegaconf import DictConfig, open_dict
 from manifests import layout
 from xlsr_core.labels import LABEL_KINDS
 from xlsr_plugin.data.validation import (
-    LabelLengths, check_label_lengths, check_symbols, default_feature_frames, feature_frames_of, read_labels,
+    LabelLengths, check_label_lengths, check_nonempty, check_symbols, default_feature_frames, feature_frames_of,
+    read_labels,
 )
 from xlsr_plugin.decoding.ctc import CtcGenerator, GreedyDecoder
 from xlsr_plugin.models.xlsr_ctc import dictionary_symbols
@@ -201,12 +202,10 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
         manifest = layout.manifest_path(self.cfg.data, split, lang)
         skipped = getattr(dataset, "skipped_indices", set())
         lines = read_labels(path, manifest, len(dataset) + len(skipped))
-        if skipped:
-            logger.warning(
-                f"{manifest}: {len(skipped)} utterance(s) shorter than task.min_sample_size "
-                f"({self.cfg.min_sample_size} samples) left out, with their labels"
-            )
+        if skipped:  # the dataset named them
+            logger.info(f"{path}: the labels of the {len(skipped)} skipped clip(s) are left out with them")
         kept = [i for i in range(len(lines)) if i not in skipped]
+        check_nonempty(path, manifest, lines, kept)
         symbols = self.target_dictionary.indices  # loads it (and sets _dictionary_path)
         check_symbols(path, lines, symbols, self._dictionary_path)
         lengths = LabelLengths.of(path, manifest, lines, dataset.sizes, kept)

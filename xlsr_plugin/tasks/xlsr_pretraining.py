@@ -31,7 +31,10 @@ from manifests import layout
 from xlsr_core.sampling import TwoLevelSamplingTable, check_alpha, unit_name
 from xlsr_plugin.data.balanced import LANGUAGE_BATCHES
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
-from xlsr_plugin.data.validation import check_manifest
+from xlsr_plugin.data.validation import (
+    SizeFloor, check_manifest, check_size_floor, model_size_floor, receptive_field,
+)
+from xlsr_plugin.errors import InputError
 from xlsr_plugin.models.xlsr import record_architecture
 
 logger = logging.getLogger(__name__)
@@ -83,6 +86,14 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
             "lines are listed up front: missing/empty/unreadable files, wrong sample rate)"
         },
     )
+    max_load_failures: int = field(
+        default=10,
+        metadata={
+            "help": "utterances that may fail to load during the run (per rank): a file deleted, "
+            "truncated or rewritten after the start-up check, or holding NaN/Inf samples, is "
+            "skipped with a warning naming it and counted; one more stops the run"
+        },
+    )
     corpus_alpha: float = field(
         default=0.5,
         metadata={
@@ -129,6 +140,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             logger.info("corpora: " + ", ".join(f"{c} ({d})" for c, d in self.corpora.items()))
         self.languages: List[str] = self._resolve_languages()
         logger.info(f"languages ({len(self.languages)}): {', '.join(self.languages)}")
+        if cfg.get("max_load_failures", 10) < 0:
+            raise InputError(f"task.max_load_failures={cfg.max_load_failures}: give a count >= 0")
+        # the fewest samples an utterance may have, once the model is known (training, evaluation)
+        self._size_floors: Optional[dict] = None
+        self._floor_recheck: list = []  # (manifest, dataset, is_train) loaded before the model
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -237,12 +253,42 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         check_manifest(
             path, lang or split, self.cfg.sample_rate, check_audio=not self.cfg.skip_manifest_check
         )
-        return LanguageAudioDataset(str(path), lang_id, seed=self.cfg.seed, **self.audio_dataset_kwargs(task_cfg))
+        dataset = LanguageAudioDataset(
+            str(path), lang_id, seed=self.cfg.seed, max_load_failures=self.cfg.get("max_load_failures", 10),
+            **self.audio_dataset_kwargs(task_cfg),
+        )
+        is_train = split == self._train_subset()
+        self._check_sizes(path, dataset, is_train)
+        if self._size_floors is None:  # checked again once the model says what it needs
+            self._floor_recheck.append((path, dataset, is_train))
+        return dataset
+
+    def size_floor(self, is_train: bool) -> SizeFloor:
+        """The fewest samples an utterance of a training (or evaluation) split may have:
+        what the model needs once it is built, one frame of the standard feature encoder
+        before."""
+        if self._size_floors is not None:
+            return self._size_floors[is_train]
+        return SizeFloor(receptive_field(), "one frame of the standard wav2vec 2.0 feature encoder")
+
+    def _check_sizes(self, path, dataset, is_train: bool) -> None:
+        floor = self.size_floor(is_train)
+        dataset.min_loaded_samples = floor.samples  # a clip that loads shorter was truncated since
+        check_size_floor(path, dataset, floor)
 
     def build_model(self, model_cfg, from_checkpoint=False):
         model = super().build_model(model_cfg, from_checkpoint)
         record_architecture(model, model_cfg)
+        self.learn_size_floor(model)
         return model
+
+    def learn_size_floor(self, model) -> None:
+        """Ask ``model`` what it needs of an utterance (frames for its feature encoder and
+        its masking) and check the splits loaded before it."""
+        self._size_floors = {t: model_size_floor(model, training=t) for t in (True, False)}
+        for path, dataset, is_train in self._floor_recheck:
+            self._check_sizes(path, dataset, is_train)
+        self._floor_recheck = []
 
     def valid_step(self, sample, model, criterion):
         """Validation draws masks (numpy) and distractors (torch) at random. Seeded per batch
