@@ -429,19 +429,19 @@ def check_label_lengths(lengths: LabelLengths, frames_of: FramesFn, max_sample_s
 # -- clips too short for the model --------------------------------------------------------
 
 def masked_frames_floor(mask_prob: float, mask_length: int, min_masks: int = 2) -> int:
-    """Fewest feature frames from which wav2vec 2.0's span masking (``static`` spans of
-    ``mask_length``, at least ``min_masks`` of them, ``mask_prob`` of the frames on
-    average) can never cover a whole utterance. fairseq draws
-    ``max(min_masks, int(mask_prob * T / mask_length + u))`` spans, u in [0, 1); shorter
-    utterances stop a run with ``ValueError: the entire sequence is masked`` at whichever
-    update draws such a mask (and pre-training needs unmasked frames for its targets)."""
-    if mask_prob <= 0:
+    """Fewest feature frames T from which wav2vec 2.0's span masking can never cover a
+    whole utterance, as fairseq's ``compute_mask_indices`` draws it (``static`` spans,
+    overlaps allowed): ``n = max(min_masks, int(mask_prob * T / mask_length + u))`` spans,
+    u in [0, 1), whose starts are drawn from ``range(T - mask_length)`` while that holds
+    more than n starts, so the last frame is never covered; otherwise from
+    ``range(n + 1)``, which covers everything. So T is safe iff
+    ``T > n_max + mask_length``. Shorter utterances stop a run with ``ValueError: the
+    entire sequence is masked`` (or a conv layer's error) at whichever update draws it."""
+    if mask_prob <= 0 or mask_prob >= 1:  # no masking / everything masked: not a length question
         return 1
-    if mask_prob >= 1:
-        return 1  # every utterance is masked whole: fairseq's own error, not a length question
-    bound = int(math.ceil(mask_length / (1 - mask_prob))) + 2 * mask_length + 2
+    bound = int(math.ceil(mask_length / (1 - mask_prob))) + 2 * mask_length + min_masks + 2
     failing = [t for t in range(1, bound + 1)
-               if max(min_masks, int(mask_prob * t / mask_length + 1)) * mask_length >= t]
+               if t <= max(min_masks, int(mask_prob * t / mask_length + 1)) + mask_length]
     return (max(failing) + 1) if failing else 1
 
 
