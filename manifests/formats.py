@@ -190,14 +190,17 @@ def manifest_digest(path: PathLike, block: int = 1 << 20) -> ManifestDigest:
     return ManifestDigest(h.hexdigest(), size, lines)
 
 
-def write_stamp(path: PathLike, digest: ManifestDigest, sample_rate: int, utterances: int, by: str) -> Path:
-    """Record that the manifest with ``digest`` passed the audio check at ``sample_rate``."""
+def write_stamp(path: PathLike, digest: ManifestDigest, sample_rate: int, utterances: int, by: str,
+                notes: Optional[dict] = None) -> Path:
+    """Record that the manifest with ``digest`` passed the audio check at ``sample_rate``;
+    ``notes`` (plain JSON) keeps what the check reported without refusing (e.g. files of
+    several channels), so that a start that trusts the stamp reports it again."""
     stamp = layout.verified_path(path)
     with atomic_write(stamp) as f:
         json.dump({
             "format": STAMP_FORMAT, "manifest": Path(path).name, "sha256": digest.sha256,
             "bytes": digest.size, "sample_rate": int(sample_rate), "utterances": int(utterances),
-            "checks": STAMP_CHECKS, "verified_by": by,
+            "checks": STAMP_CHECKS, "verified_by": by, **({"notes": notes} if notes else {}),
         }, f, indent=1)
         f.write("\n")
     return stamp

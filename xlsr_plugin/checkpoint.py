@@ -213,8 +213,10 @@ def _torch_load(path: str, mmap: bool):
         err = _unsafe(path, e)
         if isinstance(err, UnsafeCheckpointError):
             raise err from None
+        said = str(e).split("WeightsUnpickler error:", 1)[-1]  # torch's own words, not its advice
+        lines = [l.strip() for l in said.splitlines() if l.strip()]
         raise NotACheckpointError(
-            f"{path}: not a checkpoint torch can read ({str(e).splitlines()[-1][:200]}); "
+            f"{path}: not a checkpoint torch can read ({(lines[0] if lines else type(e).__name__)[:200]}); "
             "expected a fairseq .pt file written by torch.save"
         ) from None
     except (RuntimeError, EOFError, ValueError, OSError, KeyError, IndexError) as e:
@@ -224,6 +226,8 @@ def _torch_load(path: str, mmap: bool):
         lines = str(e).splitlines() if not isinstance(e, (KeyError, IndexError)) else []
         why = lines[0][:200] if lines else ("an empty file" if os.path.getsize(path) == 0 else
                                             f"{type(e).__name__} while unpickling")
+        if "failed reading zip archive" in why:  # torch.save's zip without its index: cut short
+            why = "truncated or damaged: " + why.split(". This is an internal", 1)[0]
         raise NotACheckpointError(
             f"{path}: not a checkpoint torch can read ({why}); "
             "expected a fairseq .pt file written by torch.save"

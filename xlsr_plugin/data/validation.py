@@ -256,6 +256,10 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
     if stamped:
         logger.info(f"{path}: verified earlier ({stamp.get('verified_by')}, stamp "
                     f"{layout.verified_path(path).name}); header check skipped")
+        notes = stamp.get("notes") if stamp is not None and isinstance(stamp.get("notes"), dict) else {}
+        multi = notes.get("multichannel")
+        if rank == 0 and isinstance(multi, list) and len(multi) == 4:
+            _report_multichannel(path, multi[0], tuple(multi[1:]))
         return LanguageManifest(lang=lang, path=path, utterances=stamp["utterances"])
 
     shard = (rank, world) if same else (0, 1)
@@ -287,7 +291,8 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
     logger.info(f"{path}: {scan.utterances} utterances, {scan.checked} audio headers checked here")
     if (rank == 0 or not same) and scan.sha256 == digest.sha256:  # unchanged while checked
         try:
-            formats.write_stamp(path, digest, sample_rate, scan.utterances, "xlsr_pretraining start-up check")
+            notes = {"multichannel": [multi, *multi_example]} if multi else None
+            formats.write_stamp(path, digest, sample_rate, scan.utterances, "xlsr_pretraining start-up check", notes)
         except OSError as e:  # a read-only corpus: check again next time
             logger.warning(f"{path}: cannot write its verification stamp ({e}); the next start checks it again")
     return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, headers_read=scan.checked)
