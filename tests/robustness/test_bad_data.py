@@ -12,7 +12,6 @@ import pytest
 import soundfile as sf
 from omegaconf import OmegaConf
 
-import xlsr_plugin  # noqa: F401  (registers the tasks)
 from conftest import write_language
 from manifests.formats import ManifestError
 from xlsr_plugin.data import validation
@@ -106,6 +105,11 @@ def test_stereo_is_counted_and_reported_once(tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records if "more than one channel" in r.getMessage()]
     assert len(said) == 1
     assert "2 file(s)" in said[0] and f"line 3: {audio_of(data, 1)} (2 channels)" in said[0]
+    caplog.clear()
+    with caplog.at_level(logging.INFO):  # the next start trusts the stamp, and still says it
+        pretraining(data).load_dataset("train")
+    said_again = [r.getMessage() for r in caplog.records if "more than one channel" in r.getMessage()]
+    assert any("verified earlier" in r.getMessage() for r in caplog.records) and said_again == said
 
 
 def test_duplicate_lines_are_counted_and_kept(tmp_path, caplog):
@@ -271,3 +275,33 @@ def test_errors_are_input_errors_and_still_manifest_errors(tmp_path):
     path.write_text(f"{tmp_path}\nno-tab-here\n")
     with pytest.raises(InputError, match=r"train_xx.tsv:2: expected"):
         check_manifest(path, "xx", SR, progress=False)
+
+
+# -- a manifest changed between runs ------------------------------------------------------
+
+def _iterator(task):
+    task.load_dataset("train")
+    return task.get_batch_iterator(task.dataset("train"), max_tokens=20000, seed=1, epoch=1)
+
+
+def test_resuming_mid_epoch_on_a_changed_manifest_is_refused(tmp_path, caplog):
+    data = corpus(tmp_path, n=6)
+    itr = _iterator(pretraining(data))
+    batches = itr.next_epoch_itr(shuffle=True)
+    next(batches)
+    saved = itr.state_dict()  # what fairseq stores in checkpoint_last.pt
+    assert saved["iterations_in_epoch"] == 1 and set(saved["manifests"]) == {"train_aa.tsv"}
+
+    _iterator(pretraining(data)).load_state_dict(saved)  # unchanged: resumes
+    manifest = data / "train_aa.tsv"
+    manifest.write_text("\n".join(manifest.read_text().splitlines()[:-1]) + "\n")  # one line fewer
+    with pytest.raises(InputError) as e:
+        _iterator(pretraining(data)).load_state_dict(saved)
+    msg = str(e.value)
+    assert "train_aa.tsv changed since the checkpoint" in msg and "after 1 batch(es) of epoch 1" in msg
+    assert "checkpoint.reset_dataloader=true" in msg
+
+    at_boundary = dict(saved, epoch=2, iterations_in_epoch=0)
+    with caplog.at_level(logging.WARNING):
+        _iterator(pretraining(data)).load_state_dict(at_boundary)
+    assert any("epoch 2 is drawn from them as they are now" in r.getMessage() for r in caplog.records)

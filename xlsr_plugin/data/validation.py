@@ -59,6 +59,7 @@ class LanguageManifest:
     path: Path
     utterances: int
     headers_read: int = 0  # audio headers this process read (0: a stamp vouched for them)
+    sha256: str = ""  # of the manifest's bytes at the check
 
 
 def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Tuple[Optional[str], int]:
@@ -242,7 +243,7 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
         utterances = max(digest.lines - 1 + _unterminated_last_line(path), 0)
         if utterances == 0:
             raise _no_utterances(path, lang)
-        return LanguageManifest(lang=lang, path=path, utterances=utterances)
+        return LanguageManifest(lang=lang, path=path, utterances=utterances, sha256=digest.sha256)
     stamp = formats.read_stamp(path, digest, sample_rate)
     same = True
     if world > 1 and check_audio:
@@ -260,7 +261,7 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
         multi = notes.get("multichannel")
         if rank == 0 and isinstance(multi, list) and len(multi) == 4:
             _report_multichannel(path, multi[0], tuple(multi[1:]))
-        return LanguageManifest(lang=lang, path=path, utterances=stamp["utterances"])
+        return LanguageManifest(lang=lang, path=path, utterances=stamp["utterances"], sha256=digest.sha256)
 
     shard = (rank, world) if same else (0, 1)
     scan = _scan(path, sample_rate, check_audio, num_threads, shard, total=max(digest.lines - 1, 0),
@@ -268,7 +269,7 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
     if scan.utterances == 0:
         raise _no_utterances(path, lang)
     if not check_audio:
-        return LanguageManifest(lang=lang, path=path, utterances=scan.utterances)
+        return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, sha256=digest.sha256)
     problems, bad = scan.problems, scan.bad
     multi, multi_example = scan.multichannel, scan.multichannel_example
     if world > 1 and same:  # the same collective on every rank (an empty manifest raised on all)
@@ -295,7 +296,7 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
             formats.write_stamp(path, digest, sample_rate, scan.utterances, "xlsr_pretraining start-up check", notes)
         except OSError as e:  # a read-only corpus: check again next time
             logger.warning(f"{path}: cannot write its verification stamp ({e}); the next start checks it again")
-    return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, headers_read=scan.checked)
+    return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, headers_read=scan.checked, sha256=digest.sha256)
 
 
 # -- labels ----------------------------------------------------------------------------

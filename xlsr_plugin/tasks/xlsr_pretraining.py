@@ -31,6 +31,7 @@ from manifests import layout
 from xlsr_core.sampling import TwoLevelSamplingTable, check_alpha, unit_name
 from xlsr_plugin.data.balanced import LANGUAGE_BATCHES
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
+from xlsr_plugin.data.resume import ManifestCheckedIterator
 from xlsr_plugin.data.validation import (
     SizeFloor, check_manifest, check_size_floor, model_size_floor, receptive_field,
 )
@@ -145,6 +146,7 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         # the fewest samples an utterance may have, once the model is known (training, evaluation)
         self._size_floors: Optional[dict] = None
         self._floor_recheck: list = []  # (manifest, dataset, is_train) loaded before the model
+        self._train_manifests: dict = {}  # name -> sha256 of the training split's manifests
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -250,18 +252,29 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         adds its labels here."""
         lang_id = self.languages.index(lang) if lang in self.languages else UNKNOWN_LANGUAGE
         path = layout.manifest_path(self.corpora[corpus], split, lang)
-        check_manifest(
+        checked = check_manifest(
             path, lang or split, self.cfg.sample_rate, check_audio=not self.cfg.skip_manifest_check
         )
+        is_train = split == self._train_subset()
+        if is_train:
+            self._train_manifests[path.name if corpus is None else f"{corpus}/{path.name}"] = checked.sha256
         dataset = LanguageAudioDataset(
             str(path), lang_id, seed=self.cfg.seed, max_load_failures=self.cfg.get("max_load_failures", 10),
             **self.audio_dataset_kwargs(task_cfg),
         )
-        is_train = split == self._train_subset()
         self._check_sizes(path, dataset, is_train)
         if self._size_floors is None:  # checked again once the model says what it needs
             self._floor_recheck.append((path, dataset, is_train))
         return dataset
+
+    def get_batch_iterator(self, dataset, *args, **kwargs):
+        """fairseq's iterator; for the training split, one whose saved state (in every
+        checkpoint) records the sha256 of the manifests the epoch was drawn from, so that
+        resuming mid-epoch on changed manifests is refused (``ManifestCheckedIterator``)."""
+        itr = super().get_batch_iterator(dataset, *args, **kwargs)
+        if self._train_manifests and dataset is self.datasets.get(self._train_subset()):
+            ManifestCheckedIterator.adopt(itr, dict(self._train_manifests))
+        return itr
 
     def size_floor(self, is_train: bool) -> SizeFloor:
         """The fewest samples an utterance of a training (or evaluation) split may have:
