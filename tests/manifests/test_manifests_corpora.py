@@ -35,7 +35,7 @@ def test_commonvoice_formats_counts_rejects(tmp_path):
     reasons = {r[0]: r[2] for r in read_rejects(layout.rejects_path(out, "train", "es"))}
     assert reasons == {
         "cv_es_missing": "missing audio", "cv_es_corrupt": "unreadable audio",
-        "cv_es_empty": "unreadable audio", "cv_es_short": "too short",
+        "cv_es_empty": "empty audio", "cv_es_short": "too short",
         "cv_es_blank": "bad transcript", "cv_es_x": "bad transcript",  # digit: not a letter
         "train.tsv:12": "bad transcript",  # the non-UTF-8 line, named by file:line
     }

@@ -165,6 +165,12 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     def __getitem__(self, index):
         path = self.path_of(index)
         if not os.path.isfile(path):  # fairseq would retry a missing file for 3 s first
+            if not os.path.isdir(self.root_dir):  # one line is wrong, not every file missing
+                raise InputError(
+                    f"{self.manifest_path}:1: the audio root {self.root_dir!r} is not a folder (line 1 "
+                    "of a manifest is the folder its relative paths are below). Fix line 1, put the "
+                    "audio back there, or rebuild the manifest with xlsr-manifest"
+                )
             return self._fail(index, "file not found")
         try:
             item = super().__getitem__(index)

@@ -96,11 +96,11 @@ class _Scan:
     problems: List[Tuple[int, str]] = field(default_factory=list)
     bad: int = 0
     sha256: str = ""  # of the bytes parsed
-    # files of more than one channel (fairseq averages them to mono): count, first (line, path, channels)
+    # files of more than one channel (fairseq averages them to mono): count, first (line, relpath, channels)
     multichannel: int = 0
     multichannel_example: Optional[Tuple[int, str, int]] = None
 
-    def add(self, lineno: int, result, path: str = "") -> None:
+    def add(self, lineno: int, result, rel: str = "") -> None:
         msg, channels = result if result is not None else (None, 1)
         if msg:
             self.bad += 1
@@ -109,7 +109,7 @@ class _Scan:
         elif channels > 1:
             self.multichannel += 1
             if self.multichannel_example is None or lineno < self.multichannel_example[0]:
-                self.multichannel_example = (lineno, path, channels)
+                self.multichannel_example = (lineno, rel, channels)
 
 
 def _scan(path: Path, sample_rate: int, check_audio: bool, num_threads: int, shard: Tuple[int, int],
@@ -131,14 +131,14 @@ def _scan(path: Path, sample_rate: int, check_audio: bool, num_threads: int, sha
             if check_audio and (lineno - 2) % world == rank:
                 if len(pending) >= limit:
                     done_line, done_rel, fut = pending.popleft()
-                    scan.add(done_line, fut.result(), os.path.join(root, done_rel))
+                    scan.add(done_line, fut.result(), done_rel)
                 pending.append((lineno, rel, pool.submit(_check_file, root, rel, samples, sample_rate)))
                 scan.checked += 1
             if scan.utterances % 1024 == 0:
                 bar.update(1024)
         while pending:
             done_line, done_rel, fut = pending.popleft()
-            scan.add(done_line, fut.result(), os.path.join(root, done_rel))
+            scan.add(done_line, fut.result(), done_rel)
         bar.update(scan.utterances % 1024)
     scan.sha256 = hasher.hexdigest()
     return scan
@@ -237,13 +237,13 @@ def _report_multichannel(path: Path, count: int, example) -> None:
 
 def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_flight, progress):
     rank, world = _distributed()
-    check_root(path)
     digest = formats.manifest_digest(path)
     if not check_audio:  # task.skip_manifest_check: count the lines, parse nothing (fairseq will)
         utterances = max(digest.lines - 1 + _unterminated_last_line(path), 0)
         if utterances == 0:
             raise _no_utterances(path, lang)
         return LanguageManifest(lang=lang, path=path, utterances=utterances, sha256=digest.sha256)
+    root = check_root(path)  # even under a stamp: it vouches for files, not for where they are now
     stamp = formats.read_stamp(path, digest, sample_rate)
     same = True
     if world > 1 and check_audio:
@@ -272,6 +272,8 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
         return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, sha256=digest.sha256)
     problems, bad = scan.problems, scan.bad
     multi, multi_example = scan.multichannel, scan.multichannel_example
+    if multi_example is not None:
+        multi_example = (multi_example[0], os.path.join(root, multi_example[1]), multi_example[2])
     if world > 1 and same:  # the same collective on every rank (an empty manifest raised on all)
         views = _all_gather((scan.problems, scan.bad, scan.multichannel, scan.multichannel_example))
         problems = sorted(p for ps, *_ in views for p in ps)[:MAX_REPORTED]
