@@ -34,7 +34,7 @@ Each system runs in a fresh interpreter (imports before the clock), so that its 
   Python object whose reference count it changes (each ``fnames`` entry that
   ``__getitem__`` reads) and every container the garbage collector walks. After epoch
   2's plan this process forks; the child (1) collates one real batch of this rank's
-  shard through the dataset's own ``__getitem__``/``collater`` (``soundfile.read`` stubbed
+  shard through the dataset's own ``__getitem__``/``collater`` (``soundfile.read`` and ``os.path.isfile`` stubbed
   to return 2 s of silence: there is no audio), (2) reads every utterance's file name in
   every ``FileAudioDataset`` (what a long-lived worker ends up doing: over epochs it
   serves every utterance; a random 1/48 of them already dirties most pages of the name
@@ -241,6 +241,7 @@ def _worker(dataset, batches) -> dict:
 
     t0 = time.perf_counter()
     soundfile.read = lambda *a, **k: (np.zeros(2 * SAMPLE_RATE, dtype=np.float32), SAMPLE_RATE)
+    os.path.isfile = lambda path: True  # nor files: the plugin's dataset looks before it reads
     batch = dataset.collater([dataset[int(i)] for i in batches[0]])
     assert batch and batch["net_input"]["source"].shape[0] > 0
     touched = 0

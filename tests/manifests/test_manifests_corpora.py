@@ -58,7 +58,8 @@ def test_commonvoice_summary_counts_every_reject(tmp_path, capsys):
             "--languages", "es", "--num-jobs", "1")
     out = capsys.readouterr().out
     assert "train_es: 4 utterances" in out
-    assert "7 rejected" in out and "bad transcript 3" in out and "unreadable audio 2" in out
+    assert "7 rejected" in out and "bad transcript 3" in out and "unreadable audio 1" in out
+    assert "empty audio 1" in out  # the 0-byte clip, named as such (libsndfile: "does not exist")
     assert "out-of-alphabet characters: '7' x1" in out
 
 
