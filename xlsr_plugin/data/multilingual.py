@@ -67,7 +67,8 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     with an :class:`InputError`: at that point the corpus, not a file, is broken.
     """
 
-    def __init__(self, manifest_path: str, lang_id: int, seed: int = 1, max_load_failures: int = 10, **kwargs):
+    def __init__(self, manifest_path: str, lang_id: int, seed: int = 1, max_load_failures: int = 10,
+                 duplicates: Optional[dict] = None, count_duplicates: bool = True, **kwargs):
         super().__init__(manifest_path, **kwargs)
         self.manifest_path = str(manifest_path)
         self.lang_id = lang_id
@@ -78,7 +79,17 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
         self._skipped = np.array(sorted(self.skipped_indices), dtype=np.int64)
         self._failures = torch.zeros(MAX_WORKER_SLOTS, dtype=torch.int64).share_memory_()
         self._report_skipped(kwargs.get("min_sample_size"))
-        self.duplicates = self._report_duplicates()
+        # {"count": n, "examples": [[name, times], ...]}: given (a stamp's note), counted here, or
+        # None (task.skip_manifest_check: nothing is checked; counting costs ~0.3 s per 1M lines)
+        self.duplicates = duplicates if duplicates is not None else (
+            self._count_duplicates() if count_duplicates else None)
+        if self.duplicates and self.duplicates["count"]:
+            shown = ", ".join(f"{name} x{n}" for name, n in self.duplicates["examples"])
+            logger.warning(
+                f"{self.manifest_path}: {self.duplicates['count']} duplicate line(s) (a file listed again), "
+                f"e.g. {shown}: kept, each line is trained on (a resampled mix repeats lines on purpose; "
+                "otherwise remove the repeats)"
+            )
 
     # -- where an utterance comes from -------------------------------------------------
     def manifest_lines(self, indices) -> np.ndarray:
@@ -111,9 +122,9 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
             f"({min_sample_size} samples) skipped, e.g. " + "; ".join(examples)
         )
 
-    def _report_duplicates(self) -> int:
-        """Lines listing a file listed before: counted and reported, kept (vectorised over
-        fairseq's pyarrow array of names: no Python object per line)."""
+    def _count_duplicates(self) -> dict:
+        """Lines listing a file listed before (vectorised over fairseq's pyarrow array of
+        names: no Python object per line)."""
         if isinstance(self.fnames, list):
             from collections import Counter
 
@@ -127,14 +138,8 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
             duplicates = len(self.fnames) - len(vc)
             many = pc.filter(vc, pc.greater(vc.field("counts"), 1))[:EXAMPLES]
             repeated = list(zip(many.field("values").to_pylist(), many.field("counts").to_pylist()))
-        if duplicates:
-            shown = ", ".join(f"{self.text_compressor.decompress(fn)} x{n}" for fn, n in repeated)
-            logger.warning(
-                f"{self.manifest_path}: {duplicates} duplicate line(s) (a file listed again), e.g. "
-                f"{shown}: kept, each line is trained on (a resampled mix repeats lines on purpose; "
-                "otherwise remove the repeats)"
-            )
-        return duplicates
+        return {"count": int(duplicates), "min_sample_size": self.min_sample_size,
+                "examples": [[self.text_compressor.decompress(fn), int(n)] for fn, n in repeated]}
 
     # -- items -------------------------------------------------------------------------
     def set_epoch(self, epoch):

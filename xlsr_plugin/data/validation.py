@@ -60,6 +60,10 @@ class LanguageManifest:
     utterances: int
     headers_read: int = 0  # audio headers this process read (0: a stamp vouched for them)
     sha256: str = ""  # of the manifest's bytes at the check
+    checked: bool = True  # False under task.skip_manifest_check
+    # what checks found without refusing (its stamp keeps them for later starts): "multichannel",
+    # "duplicates" (``record_note``)
+    notes: dict = field(default_factory=dict)
 
 
 def _check_file(root: str, rel: str, num_samples: int, sample_rate: int) -> Tuple[Optional[str], int]:
@@ -242,7 +246,7 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
         utterances = max(digest.lines - 1 + _unterminated_last_line(path), 0)
         if utterances == 0:
             raise _no_utterances(path, lang)
-        return LanguageManifest(lang=lang, path=path, utterances=utterances, sha256=digest.sha256)
+        return LanguageManifest(lang=lang, path=path, utterances=utterances, sha256=digest.sha256, checked=False)
     root = check_root(path)  # even under a stamp: it vouches for files, not for where they are now
     stamp = formats.read_stamp(path, digest, sample_rate)
     same = True
@@ -257,11 +261,12 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
     if stamped:
         logger.info(f"{path}: verified earlier ({stamp.get('verified_by')}, stamp "
                     f"{layout.verified_path(path).name}); header check skipped")
-        notes = stamp.get("notes") if stamp is not None and isinstance(stamp.get("notes"), dict) else {}
+        notes = (stamp.get("notes") if stamp is not None and isinstance(stamp.get("notes"), dict) else None) or {}
         multi = notes.get("multichannel")
         if rank == 0 and isinstance(multi, list) and len(multi) == 4:
             _report_multichannel(path, multi[0], tuple(multi[1:]))
-        return LanguageManifest(lang=lang, path=path, utterances=stamp["utterances"], sha256=digest.sha256)
+        return LanguageManifest(lang=lang, path=path, utterances=stamp["utterances"], sha256=digest.sha256,
+                                notes=dict(notes))
 
     shard = (rank, world) if same else (0, 1)
     scan = _scan(path, sample_rate, check_audio, num_threads, shard, total=max(digest.lines - 1, 0),
@@ -298,7 +303,24 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
             formats.write_stamp(path, digest, sample_rate, scan.utterances, "xlsr_pretraining start-up check", notes)
         except OSError as e:  # a read-only corpus: check again next time
             logger.warning(f"{path}: cannot write its verification stamp ({e}); the next start checks it again")
-    return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, headers_read=scan.checked, sha256=digest.sha256)
+    return LanguageManifest(lang=lang, path=path, utterances=scan.utterances, headers_read=scan.checked,
+                            sha256=digest.sha256, notes={"multichannel": [multi, *multi_example]} if multi else {})
+
+
+def record_note(checked: LanguageManifest, sample_rate: int, key: str, value) -> None:
+    """Add ``key: value`` (plain JSON) to the notes of the manifest's stamp, if it still has
+    a valid one (rank 0 only: one writer), so that later starts need not find it again."""
+    if _distributed()[0] != 0:
+        return
+    digest = formats.manifest_digest(checked.path)
+    stamp = formats.read_stamp(checked.path, digest, sample_rate)
+    if stamp is None or digest.sha256 != checked.sha256:
+        return
+    notes = dict(stamp.get("notes") or {}, **{key: value})
+    try:
+        formats.write_stamp(checked.path, digest, sample_rate, stamp["utterances"], stamp.get("verified_by", ""), notes)
+    except OSError as e:
+        logger.warning(f"{checked.path}: cannot update its verification stamp ({e})")
 
 
 # -- labels ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from xlsr_plugin.data.balanced import LANGUAGE_BATCHES
 from xlsr_plugin.data.multilingual import LanguageAudioDataset, combine_languages
 from xlsr_plugin.data.resume import ManifestCheckedIterator
 from xlsr_plugin.data.validation import (
-    SizeFloor, check_manifest, check_size_floor, model_size_floor, receptive_field,
+    SizeFloor, check_manifest, check_size_floor, model_size_floor, receptive_field, record_note,
 )
 from xlsr_plugin.errors import InputError
 from xlsr_plugin.models.xlsr import record_architecture
@@ -258,10 +258,16 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         is_train = split == self._train_subset()
         if is_train:
             self._train_manifests[path.name if corpus is None else f"{corpus}/{path.name}"] = checked.sha256
+        known = checked.notes.get("duplicates")  # counted at an earlier start, with these settings
+        if not (isinstance(known, dict) and known.get("min_sample_size") == self.cfg.min_sample_size):
+            known = None
         dataset = LanguageAudioDataset(
             str(path), lang_id, seed=self.cfg.seed, max_load_failures=self.cfg.get("max_load_failures", 10),
+            duplicates=known, count_duplicates=checked.checked,
             **self.audio_dataset_kwargs(task_cfg),
         )
+        if checked.checked and known is None and dataset.duplicates is not None:
+            record_note(checked, self.cfg.sample_rate, "duplicates", dataset.duplicates)
         self._check_sizes(path, dataset, is_train)
         if self._size_floors is None:  # checked again once the model says what it needs
             self._floor_recheck.append((path, dataset, is_train))
