@@ -23,6 +23,7 @@ their labels).
 """
 
 
+import functools
 import hashlib
 import math
 import logging
@@ -490,9 +491,14 @@ def samples_for_frames(frames_of: FramesFn, frames: int) -> int:
     return lo
 
 
-def receptive_field(frames_of: FramesFn = default_feature_frames) -> int:
+def receptive_field(frames_of: Optional[FramesFn] = None) -> int:
     """Samples the feature encoder needs for one frame (400 for wav2vec 2.0's: 25 ms)."""
-    return samples_for_frames(frames_of, 1)
+    return _default_receptive_field() if frames_of is None else samples_for_frames(frames_of, 1)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_receptive_field() -> int:
+    return samples_for_frames(default_feature_frames, 1)
 
 
 @dataclass(frozen=True)
