@@ -169,7 +169,8 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
 
     def __getitem__(self, index):
         path = self.path_of(index)
-        if not os.path.isfile(path):  # fairseq would retry a missing file for 3 s first
+        exists = os.path.isfile(path) or os.path.isfile(path.rsplit(":", 2)[0])  # or a zip's "archive:offset:size"
+        if not exists:  # fairseq would retry a missing file for 3 s first
             if not os.path.isdir(self.root_dir):  # one line is wrong, not every file missing
                 raise InputError(
                     f"{self.manifest_path}:1: the audio root {self.root_dir!r} is not a folder (line 1 "
