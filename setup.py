@@ -18,7 +18,7 @@ EXTRAS = {
     # lhotse manifests in (xlsr-manifest lhotse): its recipes cover dozens of corpora
     # (lhotse 1.33 imports urllib3 without declaring it)
     "lhotse": ["lhotse>=1.20", "urllib3"],
-    "test": ["pytest>=7", "transformers>=4.40", "lhotse>=1.20", "urllib3"],
+    "test": ["pytest>=7", "hypothesis>=6.80", "transformers>=4.40", "lhotse>=1.20", "urllib3"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
