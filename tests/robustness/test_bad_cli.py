@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from omegaconf import OmegaConf
 
 from conftest import PLUGIN, REPO, pretrain_command, run_clis, write_language
 
@@ -89,7 +90,8 @@ def test_messy_pretraining_corpus_trains_and_the_log_counts_and_names_each_oddit
     assert p.returncode == 0, tail(p.stdout, 40)
     audio = root / "messy" / "audio" / "aa"
     out = p.stdout
-    assert f"1 clip(s) shorter than task.min_sample_size (4000 samples) skipped, e.g. line 3: {audio / 'train_1.flac'} (100 samples)" in out
+    floor = OmegaConf.load(REPO / "recipes" / "pretraining" / "tiny.yaml").task.min_sample_size
+    assert f"1 clip(s) shorter than task.min_sample_size ({floor} samples) skipped, e.g. line 3: {audio / 'train_1.flac'} (100 samples)" in out
     assert "1 duplicate line(s)" in out and "train_3.flac x2" in out
     assert f"1 file(s) have more than one channel, e.g. line 4: {audio / 'train_2.flac'} (2 channels)" in out
     assert f"train_aa.tsv:2: {audio / 'train_0.flac'}: 16000 NaN/Inf sample(s)" in out
@@ -188,7 +190,6 @@ def test_a_recipe_with_an_unknown_key_or_a_wrong_type_names_the_key(tmp_path, li
     for hydra's one-line HYDRA_FULL_ERROR hint; the plugin is not called before it.)"""
     from fairseq import tasks
     from fairseq.dataclass.configs import FairseqConfig
-    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     text = (REPO / "recipes" / "pretraining" / "tiny.yaml").read_text()
