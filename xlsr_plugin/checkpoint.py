@@ -42,6 +42,7 @@ import logging
 import os
 import pickle
 import re
+import shutil
 import typing
 from typing import Any, Dict, List, Optional
 
@@ -105,6 +106,41 @@ def allow_fairseq_checkpoints() -> None:
         checkpoint_utils.load_checkpoint_to_cpu = _wrap_loader(checkpoint_utils.load_checkpoint_to_cpu)
     if not getattr(checkpoint_utils.convert_namespace_to_omegaconf, "_xlsr_wrapped", False):
         checkpoint_utils.convert_namespace_to_omegaconf = convert_namespace
+
+
+def atomic_checkpoint_copies() -> None:
+    """Make fairseq's checkpoint copies atomic (idempotent).
+
+    fairseq writes a checkpoint atomically (``torch_persistent_save``: ``<name>.tmp``, then
+    a rename) but then *copies* it to its other names (``checkpoint_last.pt`` after
+    ``checkpoint_<epoch>_<updates>.pt`` or ``checkpoint<epoch>.pt``) with
+    ``PathManager.copy``: a run killed during that copy leaves a truncated
+    ``checkpoint_last.pt``, and the same command then fails to resume. Here a local copy
+    goes to ``<dst>.tmp`` and is renamed over ``<dst>``: the old file or the new one,
+    never half of one."""
+    from fairseq.file_io import PathManager
+
+    copy = PathManager.copy
+    if getattr(copy, "_xlsr_wrapped", False):
+        return
+
+    @functools.wraps(copy)
+    def atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        src, dst = str(src_path), str(dst_path)
+        if "://" in src or "://" in dst or (os.path.exists(dst) and not overwrite):
+            return copy(src_path, dst_path, overwrite=overwrite)
+        tmp = dst + ".tmp"
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return True
+
+    atomic_copy._xlsr_wrapped = True
+    PathManager.copy = staticmethod(atomic_copy)
 
 
 def _wrap_loader(load):
