@@ -156,8 +156,14 @@ class SeededMaskingWav2Vec2(Wav2Vec2Model):
         with different weights. Here they come from a seed drawn from torch's generator,
         which fairseq seeds (``common.seed`` + update number) before every training step
         and the task seeds per validation batch; fairseq's own ``apply_mask`` then applies
-        them. (Channel masks before the time masks, ``mask_channel_before``, stay fairseq's.)"""
+        them. (Channel masks before the time masks, ``mask_channel_before``, stay fairseq's.)
+
+        Under autocast ``x`` comes out of a Linear in bf16/fp16 while ``mask_emb`` is fp32,
+        and fairseq's ``index_put`` refuses the mix; the masked features are then fp32
+        (the next Linear lowers them again)."""
         B, T, C = x.shape
+        if x.dtype != self.mask_emb.dtype and torch.is_autocast_enabled(x.device.type):
+            x = x.to(self.mask_emb.dtype)
         need_time = self.mask_prob > 0 and mask_indices is None
         need_channels = self.mask_channel_prob > 0 and not self.mask_channel_before and mask_channel_indices is None
         if need_time or need_channels:

@@ -35,7 +35,7 @@ class TooManyNonFiniteBatches(FloatingPointError):
     """More batches had an inf/NaN loss or gradient than ``task.max_nonfinite_skips``."""
 
 
-def batch_description(sample) -> str:
+def batch_description(sample, languages=()) -> str:
     """The batch's utterances as ``lang:index`` (``index`` in that language's manifest)."""
     ids = sample.get("id") if isinstance(sample, dict) else None
     if ids is None:
@@ -44,7 +44,8 @@ def batch_description(sample) -> str:
     ids = [int(i) for i in ids]
     if langs is None or len(langs) != len(ids):
         return " ".join(str(i) for i in ids)
-    return " ".join(f"{int(l)}:{i}" for l, i in zip(langs, ids))
+    names = {k: name for k, name in enumerate(languages)}
+    return " ".join(f"{names.get(int(l), int(l))}:{i}" for l, i in zip(langs, ids))
 
 
 def zeroed(log: dict) -> dict:
@@ -77,15 +78,16 @@ def has_loss_scaler(optimizer) -> bool:
 class NonFiniteGuard:
     """Counts skipped batches and stops the run past ``limit`` (``-1``: never)."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, languages=()):
         self.limit = limit
+        self.languages = list(languages)
         self.skips = 0
 
     def skip(self, what: str, sample, update_num: int) -> None:
         self.skips += 1
         message = (
             f"update {update_num + 1}: {what}; batch skipped ({self.skips} so far). "
-            f"Utterances (language:index): {batch_description(sample)[:500]}"
+            f"Utterances (language:index): {batch_description(sample, self.languages)[:500]}"
         )
         if 0 <= self.limit < self.skips:
             raise TooManyNonFiniteBatches(
@@ -141,7 +143,7 @@ class CodebookMonitor:
             )
 
 
-def log_batch(path: Optional[str], sample, update_num: int) -> None:
+def log_batch(path: Optional[str], sample, update_num: int, languages=()) -> None:
     """Append ``<update>\\t<lang:index ...>`` for a training batch (rank-suffixed with
     several processes), flushed at once, so that a killed run leaves complete lines."""
     if not path:
@@ -150,4 +152,4 @@ def log_batch(path: Optional[str], sample, update_num: int) -> None:
         if torch.distributed.get_world_size() > 1:
             path = f"{path}.rank{torch.distributed.get_rank()}"
     with open(path, "a", encoding="utf-8") as f:
-        f.write(f"{update_num + 1}\t{batch_description(sample)}\n")
+        f.write(f"{update_num + 1}\t{batch_description(sample, languages)}\n")

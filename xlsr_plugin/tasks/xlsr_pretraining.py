@@ -169,7 +169,7 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             logger.info("corpora: " + ", ".join(f"{c} ({d})" for c, d in self.corpora.items()))
         self.languages: List[str] = self._resolve_languages()
         logger.info(f"languages ({len(self.languages)}): {', '.join(self.languages)}")
-        self.nonfinite = NonFiniteGuard(cfg.get("max_nonfinite_skips", 100))
+        self.nonfinite = NonFiniteGuard(cfg.get("max_nonfinite_skips", 100), self.languages)
         self.codebook_monitor = CodebookMonitor(
             cfg.get("collapse_updates", 1000), cfg.get("collapse_perplexity", 2.0),
             cfg.get("collapse_diversity", 0.01), self.languages,
@@ -302,7 +302,7 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         global RNG, whose state otherwise depends on all the process did before, so a run
         resumed from a checkpoint dropped other layers than an uninterrupted one. (Every
         rank, and every batch of one update, draws the same layers, as ranks did before.)"""
-        log_batch(self.cfg.get("batch_log"), sample, update_num)
+        log_batch(self.cfg.get("batch_log"), sample, update_num, self.languages)
         with data_utils.numpy_seed(self.cfg.seed, update_num):
             return self._train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
 
@@ -310,7 +310,7 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         model.train()
         model.set_num_updates(update_num)
         with torch.autograd.profiler.record_function("forward"):
-            with torch.cuda.amp.autocast(enabled=isinstance(optimizer, AMPOptimizer)):
+            with torch.autocast("cuda", enabled=isinstance(optimizer, AMPOptimizer)):
                 loss, sample_size, log = criterion(model, sample)
         log[SKIPPED] = 0
         if ignore_grad:
