@@ -173,7 +173,7 @@ def test_fairseq_clis_refuse_a_payload(files, tmp_path, capsys):
         refused(lambda: fairseq_main(program, argv), path, trace, capsys)
 
 
-def test_explicit_opt_in_loads_with_a_warning(files, monkeypatch, caplog):
+def test_explicit_opt_in_loads_with_a_warning(files, monkeypatch, caplog, tmp_path):
     """XLSR_TRUST_CHECKPOINTS=1 unpickles without the allow-list (here the payload runs:
     that is what the opt-in means), and says so, naming the file."""
     _, trace, evil = files
@@ -182,8 +182,11 @@ def test_explicit_opt_in_loads_with_a_warning(files, monkeypatch, caplog):
     state = load_checkpoint(str(evil["dict"]))
     assert "model" in state and trace.exists()
     assert f"{evil['dict']}: XLSR_TRUST_CHECKPOINTS=1: unpickled without" in caplog.text
+    plain = tmp_path / "plain.pt"  # a plain copy, written under the opt-in, loads without it
+    assert checkpoint_cli.main(["clean", str(evil["dict"]), str(plain)]) == 0
     trace.unlink()
     monkeypatch.delenv("XLSR_TRUST_CHECKPOINTS")
+    assert read_checkpoint(str(plain))["model"].keys() == state["model"].keys() and not trace.exists()
     with pytest.raises(Exception, match="XLSR_TRUST_CHECKPOINTS=1"):  # the refusal names the opt-in
         load_checkpoint(str(evil["dict"]))
     assert not trace.exists()

@@ -331,9 +331,12 @@ class XlsrPretrainingTask(AudioPretrainingTask):
     @staticmethod
     def _skipped(model, optimizer, loss, log):
         """No gradient from this batch. With several processes every rank must still run a
-        backward pass (DDP reduces gradients during it): a zero loss over the parameters."""
-        if torch.distributed.is_available() and torch.distributed.is_initialized() \
-                and torch.distributed.get_world_size() > 1:
+        backward pass (DDP reduces gradients during it), and AMP's grad scaler needs
+        gradients to step: there a zero loss over the parameters gives zero gradients
+        (the optimizer's moments then still decay for that update)."""
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized() \
+            and torch.distributed.get_world_size() > 1
+        if distributed or isinstance(optimizer, AMPOptimizer):
             optimizer.backward(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
         return torch.zeros_like(loss.detach()), 0, dict(zeroed(log), **{SKIPPED: 1})
 
