@@ -248,7 +248,7 @@ def _unsafe(path, error: Exception) -> pickle.UnpicklingError:
         "unpickled. If you trust this file, re-save its tensors and config with torch.save "
         "from a trusted environment (`xlsr-checkpoint clean` writes such a plain file), "
         f"allow the class with torch.serialization.add_safe_globals, or opt in with "
-        f"{TRUST_VARIABLE}=1 (loads then run whatever the file holds).\n"
+        f"{TRUST_VARIABLE}=1 (the load then runs whatever code the file holds).\n"
         f"torch said: {str(error).splitlines()[0]}"
     )
 

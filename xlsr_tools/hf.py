@@ -444,9 +444,11 @@ def _fold_blank_weight(weights: Dict, ctc: Dict, ckpt: Path) -> Dict:
 
 def _run(convert):
     def run(args) -> int:
+        from xlsr_plugin.checkpoint import NotACheckpointError, UnsafeCheckpointError
+
         try:
             result = convert(args)
-        except (ConversionError, FileNotFoundError) as e:
+        except (ConversionError, FileNotFoundError, UnsafeCheckpointError, NotACheckpointError) as e:
             print(f"xlsr-checkpoint {args.command}: error: {e}", file=sys.stderr)
             return 2
         print(result.summary())

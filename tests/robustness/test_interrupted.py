@@ -29,8 +29,8 @@ import torch
 from conftest import BIN, PLUGIN, REPO, make_multilingual_data, pretrain_command, run_cli
 
 SAVE_EVERY = 8
-MAX_UPDATE = 30  # one utterance a batch: epoch 1 is 21 updates, so the kill lands in epoch 2
-KILL_AFTER = 3 * SAVE_EVERY  # kill once update KILL_AFTER + 1 has started
+MAX_UPDATE = 40  # one utterance a batch: epoch 1 is 21 updates, so the kill lands in epoch 2
+KILL_AFTER = 3 * SAVE_EVERY  # kill once update KILL_AFTER + 1 has started (15 before the end)
 TIMEOUT = 240
 
 
@@ -222,7 +222,7 @@ def test_checkpoint_copy_interrupted_leaves_the_old_file(tmp_path, monkeypatch):
 
 
 # -- corpus conversion -----------------------------------------------------------------
-CLIPS = 240
+CLIPS = 400
 
 
 def make_mp3_corpus(root: Path) -> None:
@@ -266,7 +266,7 @@ def test_conversion_killed_halfway_completes_on_rerun(tmp_path):
     assert sum(name.endswith(".flac") for name in expected) == CLIPS
 
     proc = start(args[:3] + [out] + args[4:], tmp_path / "killed.log")
-    kill_when(proc, lambda: len(list(out.rglob("*.flac"))) >= CLIPS // 3, "a third of the clips",
+    kill_when(proc, lambda: len(list(out.rglob("*.flac"))) >= CLIPS // 4, "a quarter of the clips",
               tmp_path / "killed.log")
     assert len(list(out.rglob("*.flac"))) < CLIPS, "not killed halfway: make the corpus larger"
     run_cli(args[:3] + [out] + args[4:], timeout=TIMEOUT)
