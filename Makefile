@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_worker_memory.py
 	$(BIN)/python benchmarks/bench_extract.py plan --lines 100000 1000000
 	$(BIN)/python benchmarks/bench_lhotse.py --cuts 100000 1000000
+	$(BIN)/python benchmarks/bench_startup_load.py --lines 100000 --workers 8 --updates 5 --repeats 2
 
 # transformers' own fairseq -> Hugging Face script reads checkpoints made here (tests/plugin/test_hf.py).
 # transformers 5 no longer ships it: this takes it from the 4.46.3 wheel (a download from PyPI).

@@ -117,8 +117,11 @@ def resample(wav: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 
 def _write_flac(path: Path, wav: np.ndarray, rate: int) -> None:
+    """Through ``.<name>.tmp`` (one name per output file, not per process: a run killed
+    mid-write leaves it, and the re-run, which converts that file again, overwrites and
+    renames it, so nothing is left over)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         sf.write(tmp, np.clip(wav, -1.0, 1.0), rate, format="FLAC", subtype="PCM_16")
         os.replace(tmp, path)

@@ -20,6 +20,7 @@ half-written file behind.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -59,10 +60,19 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> It
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
         os.replace(tmp, path)
+        _remove_stale_temporaries(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of ``path`` that a killed run left (``.<name>.<random>.tmp``): the
+    file they were meant to become has just been written whole."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
 
 
 @dataclass

@@ -18,7 +18,11 @@ hold (Namespace; omegaconf's own data classes, listed one by one; fairseq's mete
 ``Dictionary``; numpy RNG states and scalars), rather than switching the check off, which
 would run any code a file carries. Anything else is still refused, wherever it hides,
 and :func:`load_checkpoint` (and fairseq's own loader, wrapped here) turn torch's refusal
-into an error that names the file, the refused object and what to do.
+into an error that names the file, the refused object and what to do. Every entry point
+that reads a checkpoint (``--path``, ``model.w2v_path``, ``model.init_checkpoint``, the
+resume from ``checkpoint_last.pt``, ``xlsr-checkpoint``, ``xlsr-extract``,
+``xlsr-analyze``, ``xlsr-hf to-hf``) goes through them. The one way past the allow-list is
+the explicit opt-in ``XLSR_TRUST_CHECKPOINTS=1``, which warns at every load.
 
 Old configurations also carry fields today's fairseq no longer has (XLSR-53's
 pre-training task holds ``eval_wer`` and other fine-tuning keys, s3prl #376). fairseq
@@ -42,6 +46,7 @@ import logging
 import os
 import pickle
 import re
+import shutil
 import typing
 from typing import Any, Dict, List, Optional
 
@@ -107,6 +112,59 @@ def allow_fairseq_checkpoints() -> None:
         checkpoint_utils.convert_namespace_to_omegaconf = convert_namespace
 
 
+def atomic_checkpoint_copies() -> None:
+    """Make fairseq's checkpoint copies atomic (idempotent).
+
+    fairseq writes a checkpoint atomically (``torch_persistent_save``: ``<name>.tmp``, then
+    a rename) but then *copies* it to its other names (``checkpoint_last.pt`` after
+    ``checkpoint_<epoch>_<updates>.pt`` or ``checkpoint<epoch>.pt``) with
+    ``PathManager.copy``: a run killed during that copy leaves a truncated
+    ``checkpoint_last.pt``, and the same command then fails to resume. Here a local copy
+    goes to ``<dst>.tmp`` and is renamed over ``<dst>``: the old file or the new one,
+    never half of one."""
+    from fairseq.file_io import PathManager
+
+    copy = PathManager.copy
+    if getattr(copy, "_xlsr_wrapped", False):
+        return
+
+    @functools.wraps(copy)
+    def atomic_copy(src_path: str, dst_path: str, overwrite: bool = False) -> bool:
+        src, dst = str(src_path), str(dst_path)
+        if "://" in src or "://" in dst or (os.path.exists(dst) and not overwrite):
+            return copy(src_path, dst_path, overwrite=overwrite)
+        tmp = dst + ".tmp"
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dst)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+        return True
+
+    atomic_copy._xlsr_wrapped = True
+    PathManager.copy = staticmethod(atomic_copy)
+
+
+TRUST_VARIABLE = "XLSR_TRUST_CHECKPOINTS"
+
+
+def trusted() -> bool:
+    """``XLSR_TRUST_CHECKPOINTS=1``: the explicit opt-in to unpickle checkpoints without the
+    allow-list (each load then warns, naming the file). For a file from a source you trust
+    that holds a class the allow-list lacks; ``xlsr-checkpoint clean`` under the opt-in
+    writes a plain copy that loads without it."""
+    return os.environ.get(TRUST_VARIABLE, "").strip().lower() in ("1", "true", "yes")
+
+
+def _warn_trusted(path) -> None:
+    logger.warning(
+        f"{path}: {TRUST_VARIABLE}=1: unpickled without xlsr_plugin's allow-list; a checkpoint "
+        "from an unknown source can run code when loaded this way"
+    )
+
+
 def _wrap_loader(load):
     @functools.wraps(load)
     def wrapper(path, arg_overrides=None, load_on_all_ranks=False):
@@ -115,7 +173,18 @@ def _wrap_loader(load):
             _require_checkpoint(state, str(path))  # not fairseq's KeyError/IndexError on other files
             check_config_strings(state, str(path))
         try:
-            state = load(path, None, load_on_all_ranks)
+            if trusted():  # fairseq's torch.load leaves weights_only to torch's default
+                previous = os.environ.get("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+                os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"
+                try:
+                    state = load(path, None, load_on_all_ranks)
+                finally:
+                    if previous is None:
+                        del os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"]
+                    else:
+                        os.environ["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = previous
+            else:
+                state = load(path, None, load_on_all_ranks)
         except pickle.UnpicklingError as e:
             raise _unsafe(path, e) from None
         if state.get("cfg") is not None:
@@ -177,8 +246,9 @@ def _unsafe(path, error: Exception) -> pickle.UnpicklingError:
         "tensor, a container, an omegaconf config class or one of the fairseq classes "
         "xlsr_plugin allows. A checkpoint from an unknown source may run code when "
         "unpickled. If you trust this file, re-save its tensors and config with torch.save "
-        "from a trusted environment (`xlsr-checkpoint clean` writes such a plain file), or "
-        f"allow the class with torch.serialization.add_safe_globals.\n"
+        "from a trusted environment (`xlsr-checkpoint clean` writes such a plain file), "
+        f"allow the class with torch.serialization.add_safe_globals, or opt in with "
+        f"{TRUST_VARIABLE}=1 (the load then runs whatever code the file holds).\n"
         f"torch said: {str(error).splitlines()[0]}"
     )
 
@@ -208,6 +278,9 @@ def _torch_load(path: str, mmap: bool):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such checkpoint file")
     try:
+        if trusted():
+            _warn_trusted(path)
+            return torch.load(path, map_location="cpu", weights_only=False, mmap=mmap)
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         err = _unsafe(path, e)

@@ -37,6 +37,7 @@ import argparse
 import importlib
 import json
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -181,8 +182,15 @@ def from_hf(hf_dir, out, normalize: Optional[bool] = None, force: bool = False, 
         raise ConversionError(f"{hf_dir / 'config.json'}: architectures={config.architectures}; this "
                               f"converts {', '.join(HF_CLASSES)} (set 'architectures' to the class the "
                               "weights are for)")
-    model, info = getattr(transformers, names[0]).from_pretrained(
-        hf_dir, local_files_only=True, output_loading_info=True)
+    try:
+        model, info = getattr(transformers, names[0]).from_pretrained(
+            hf_dir, local_files_only=True, output_loading_info=True)
+    except pickle.UnpicklingError as e:  # transformers reads .bin files with weights_only=True
+        weights = ", ".join(str(p) for p in sorted(hf_dir.glob("*.bin"))) or str(hf_dir)
+        raise ConversionError(
+            f"{weights}: refused to load: the weight file asks to unpickle something other than "
+            "tensors, which could run code. Re-save it as model.safetensors in an environment you "
+            f"trust. torch said: {str(e).strip().splitlines()[-1][:200]}") from None
     if info["missing_keys"]:
         raise ConversionError(f"{hf_dir}: weights missing for {sorted(info['missing_keys'])[:8]}: "
                               "the weight file does not match config.json")
@@ -436,9 +444,11 @@ def _fold_blank_weight(weights: Dict, ctc: Dict, ckpt: Path) -> Dict:
 
 def _run(convert):
     def run(args) -> int:
+        from xlsr_plugin.checkpoint import NotACheckpointError, UnsafeCheckpointError
+
         try:
             result = convert(args)
-        except (ConversionError, FileNotFoundError) as e:
+        except (ConversionError, FileNotFoundError, UnsafeCheckpointError, NotACheckpointError) as e:
             print(f"xlsr-checkpoint {args.command}: error: {e}", file=sys.stderr)
             return 2
         print(result.summary())

@@ -42,7 +42,7 @@ from fairseq.dataclass.utils import convert_namespace_to_omegaconf
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 # importing xlsr_plugin (this does) registers xlsr_base / xlsr_large / xlsr_ctc with fairseq
-from xlsr_plugin.checkpoint import load_checkpoint
+from xlsr_plugin.checkpoint import NotACheckpointError, UnsafeCheckpointError, load_checkpoint
 
 ENCODER_PREFIX = "w2v_encoder.w2v_model."  # fine-tuned (CTC) checkpoints keep the encoder here
 QUANTIZER_LAYERS = ("codes", "quantized")
@@ -145,6 +145,8 @@ def load_encoder(path: str, device: str = "cpu") -> Encoder:
         state = load_checkpoint(path)
     except FileNotFoundError:
         raise ExtractError(f"{path}: no such checkpoint") from None
+    except (UnsafeCheckpointError, NotACheckpointError) as e:  # already names the file
+        raise ExtractError(str(e)) from None
     cfg = state.get("cfg")
     if cfg is None or cfg.get("model") is None:
         raise ExtractError(f"{path}: no model configuration stored (neither 'cfg' nor 'args')")

@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset, data_utils
+from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset
 from torch.utils.data import get_worker_info
 
 from xlsr_core.sampling import SamplingTable, TwoLevelSamplingTable
@@ -47,7 +47,11 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     global numpy RNG, whose state depends on all the process did before (so a batch
     differed between one process and a rank of several, and between resumed and
     uninterrupted runs). Here the offsets are seeded by ``seed``, the epoch, the
-    language and the batch's utterances.
+    language and the batch's utterances, and drawn from a generator of the batch's own,
+    not numpy's global one: fairseq collates in a background thread
+    (``BufferedIterator``) while the training step draws LayerDrop from the global RNG,
+    and re-seeding it there made LayerDrop, and so the weights, depend on thread timing.
+    (The offsets are those ``data_utils.numpy_seed`` with the same seeds gave.)
 
     At start the dataset reports what fairseq's loader does without naming anything:
     the clips ``min_sample_size`` skips (count and examples, file and manifest line) and
@@ -192,14 +196,26 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
         item["lang"] = self.lang_id
         return item
 
+    def crop_to_max_size(self, t, target_size, dim=0):
+        """fairseq's random crop, its offset drawn from the batch's generator."""
+        rng = getattr(self, "_crop_rng", None)
+        diff = t.size(dim) - target_size
+        if rng is None or diff <= 0:
+            return super().crop_to_max_size(t, target_size, dim)
+        return t.narrow(dim, int(rng.randint(0, diff + 1)), target_size)
+
     def num_tokens_vec(self, indices):
         """``num_tokens`` of many utterances at once (fairseq batches with it)."""
         sizes = self.sizes[indices]
         return sizes if self.pad else np.minimum(sizes, self.max_sample_size)
 
     def collater(self, samples):
-        with data_utils.numpy_seed(self.seed, self.epoch, self.lang_id, *(s["id"] for s in samples)):
+        seed = int(hash((self.seed, self.epoch, self.lang_id, *(s["id"] for s in samples))) % 1e6)
+        self._crop_rng = np.random.RandomState(seed)  # numpy_seed's seed, a generator of its own
+        try:
             batch = super().collater(samples)
+        finally:
+            self._crop_rng = None
         if batch:
             kept = [s for s in samples if s["source"] is not None]
             batch["lang"] = torch.LongTensor([s["lang"] for s in kept])

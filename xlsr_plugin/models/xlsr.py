@@ -22,6 +22,7 @@ import torch
 from fairseq.data.data_utils import compute_mask_indices
 from fairseq.models import register_model
 from fairseq.models.wav2vec.wav2vec2 import Wav2Vec2Config, Wav2Vec2Model
+from fairseq.modules import GumbelVectorQuantizer
 from omegaconf import open_dict
 
 from xlsr_plugin.checkpoint import load_checkpoint, stored_model_config
@@ -112,9 +113,42 @@ def record_architecture(model, model_cfg) -> None:
     logger.info(f"weights initialised from {source}; saved configs record its architecture")
 
 
+class Fp32GumbelVectorQuantizer(GumbelVectorQuantizer):
+    """fairseq's quantiser, computed in fp32 under autocast (bf16/fp16 mixed precision).
+
+    fairseq already takes the Gumbel softmax and the perplexities of ``x.float()``, but
+    under autocast the codebook logits it gets come out of ``weight_proj`` (a Linear) in
+    bf16/fp16: 3 significant digits before the softmax and the diversity loss. Here the
+    whole quantiser (projection, Gumbel softmax, perplexities, codebook lookup) runs with
+    autocast off, on fp32 input; without autocast nothing changes. Same parameters and
+    state-dict keys as fairseq's class."""
+
+    def forward(self, x, produce_targets=False):
+        device = x.device.type
+        if not torch.is_autocast_enabled(device):
+            return super().forward(x, produce_targets)
+        with torch.autocast(device_type=device, enabled=False):
+            return super().forward(x.float(), produce_targets)
+
+
 class SeededMaskingWav2Vec2(Wav2Vec2Model):
     """fairseq's wav2vec 2.0 model with reproducible masks (the base of ``xlsr_base`` /
-    ``xlsr_large``; ``xlsr_ctc`` gives an official ``wav2vec2`` encoder this class too)."""
+    ``xlsr_large``; ``xlsr_ctc`` gives an official ``wav2vec2`` encoder this class too),
+    whose quantiser and contrastive logits stay fp32 under autocast."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        for name in ("quantizer", "input_quantizer"):
+            module = getattr(self, name, None)
+            if type(module) is GumbelVectorQuantizer:  # same module, fp32 forward
+                module.__class__ = Fp32GumbelVectorQuantizer
+
+    def compute_preds(self, x, y, negatives):
+        """fairseq's cosine logits are computed in fp32 and then cast to ``x``'s dtype (bf16
+        under autocast, after dividing by the temperature 0.1: logits up to 10 with 3
+        significant digits). Given fp32 inputs, fairseq's ``compute_preds`` keeps them fp32
+        (it compared and took cosines of ``.float()`` copies anyway)."""
+        return super().compute_preds(x.float(), y.float(), negatives.float())
 
     def apply_mask(self, x, padding_mask, mask_indices=None, mask_channel_indices=None):
         """fairseq draws time and channel masks from ``np.random.default_rng(None)``: fresh
@@ -122,8 +156,14 @@ class SeededMaskingWav2Vec2(Wav2Vec2Model):
         with different weights. Here they come from a seed drawn from torch's generator,
         which fairseq seeds (``common.seed`` + update number) before every training step
         and the task seeds per validation batch; fairseq's own ``apply_mask`` then applies
-        them. (Channel masks before the time masks, ``mask_channel_before``, stay fairseq's.)"""
+        them. (Channel masks before the time masks, ``mask_channel_before``, stay fairseq's.)
+
+        Under autocast ``x`` comes out of a Linear in bf16/fp16 while ``mask_emb`` is fp32,
+        and fairseq's ``index_put`` refuses the mix; the masked features are then fp32
+        (the next Linear lowers them again)."""
         B, T, C = x.shape
+        if x.dtype != self.mask_emb.dtype and torch.is_autocast_enabled(x.device.type):
+            x = x.to(self.mask_emb.dtype)
         need_time = self.mask_prob > 0 and mask_indices is None
         need_channels = self.mask_channel_prob > 0 and not self.mask_channel_before and mask_channel_indices is None
         if need_time or need_channels:

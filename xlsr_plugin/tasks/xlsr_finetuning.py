@@ -243,10 +243,11 @@ class XlsrFinetuningTask(XlsrPretrainingTask, AudioFinetuningTask):
         return model
 
     def state_dict(self):
-        """Nothing to store: fairseq would pickle the ``Dictionary`` object, which torch's
-        ``weights_only`` loading refuses; the dictionary is re-read from ``task.data`` and
-        checked against the symbols the model stores (``xlsr_ctc``)."""
-        return {}
+        """Only the count of skipped batches (``xlsr_pretraining``): fairseq would pickle the
+        ``Dictionary`` object, which torch's ``weights_only`` loading refuses; the dictionary
+        is re-read from ``task.data`` and checked against the symbols the model stores
+        (``xlsr_ctc``)."""
+        return {"nonfinite_skips": self.nonfinite.skips}
 
     # -- decoding ----------------------------------------------------------------------
     def build_generator(self, models, args, seq_gen_cls=None, extra_gen_cls_kwargs=None,

@@ -19,8 +19,11 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+import torch
 from fairseq import utils
 from fairseq.data import data_utils
+from fairseq.logging import metrics
+from fairseq.optim.amp_optimizer import AMPOptimizer
 from fairseq.data.text_compressor import TextCompressionLevel
 from fairseq.dataclass import ChoiceEnum
 from fairseq.tasks import register_task
@@ -37,6 +40,9 @@ from xlsr_plugin.data.validation import (
 )
 from xlsr_plugin.errors import InputError
 from xlsr_plugin.models.xlsr import record_architecture
+from xlsr_plugin.tasks.step_guards import (
+    SKIPPED, CodebookMonitor, NonFiniteGuard, gradients_finite, has_loss_scaler, log_batch, zeroed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +113,40 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
         default=II("dataset.train_subset"),
         metadata={"help": "the split that is re-sampled by language every epoch"},
     )
+    max_nonfinite_skips: int = field(
+        default=100,
+        metadata={
+            "help": "a training batch whose loss (or, in fp32/bf16, gradient) is inf/NaN is "
+            "skipped and counted (nonfinite_skips in the log); past this many in a run, the "
+            "run stops with an error naming the batch (0: stop at the first; -1: never)"
+        },
+    )
+    collapse_updates: int = field(
+        default=1000,
+        metadata={
+            "help": "warn of codebook collapse once code perplexity or diversity (of the model, "
+            "or of one language's batches) has stayed below collapse_perplexity / "
+            "collapse_diversity for this many training batches in a row (0: never)"
+        },
+    )
+    collapse_perplexity: float = field(
+        default=2.0,
+        metadata={"help": "code perplexity per codebook (1 = a single code used) below which "
+                          "a batch counts towards collapse_updates"},
+    )
+    collapse_diversity: float = field(
+        default=0.01,
+        metadata={"help": "softmax perplexity over all G*V codebook entries, as a fraction of "
+                          "G*V, below which a batch counts towards collapse_updates"},
+    )
+    batch_log: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "debugging / reproducibility aid: append '<update>\\t<lang:index ...>' for "
+            "every training batch to this file (flushed per line; '.rank<r>' added with several "
+            "processes). A resumed run appends, so the file shows what each update saw"
+        },
+    )
 
 
 def parse_corpora(data: str) -> "OrderedDict[Optional[str], str]":
@@ -147,6 +187,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         self._size_floors: Optional[dict] = None
         self._floor_recheck: list = []  # (manifest, dataset, is_train) loaded before the model
         self._train_manifests: dict = {}  # name -> sha256 of the training split's manifests
+        self.nonfinite = NonFiniteGuard(cfg.get("max_nonfinite_skips", 100), self.languages)
+        self.codebook_monitor = CodebookMonitor(
+            cfg.get("collapse_updates", 1000), cfg.get("collapse_perplexity", 2.0),
+            cfg.get("collapse_diversity", 0.01), self.languages,
+        )
 
     @classmethod
     def setup_task(cls, cfg, **kwargs):
@@ -308,6 +353,76 @@ class XlsrPretrainingTask(AudioPretrainingTask):
         for path, dataset, is_train in self._floor_recheck:
             self._check_sizes(path, dataset, is_train)
         self._floor_recheck = []
+    # -- the training step -------------------------------------------------------------
+    def train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad=False, **kwargs):
+        """fairseq's forward and backward (``FairseqTask.train_step``), guarded
+        (``xlsr_plugin.tasks.step_guards``): a batch with an inf/NaN loss gets no backward
+        pass and zero logging numbers; with fp32/bf16, an inf/NaN gradient after the
+        backward pass drops the update's gradients. Either is counted, and stops the run
+        past ``task.max_nonfinite_skips``. Code perplexity is watched for collapse.
+
+        The step runs under numpy's RNG seeded by ``task.seed`` and the update number, as
+        fairseq seeds torch's before every step: fairseq's LayerDrop draws from numpy's
+        global RNG, whose state otherwise depends on all the process did before, so a run
+        resumed from a checkpoint dropped other layers than an uninterrupted one. (Every
+        rank, and every batch of one update, draws the same layers, as ranks did before.)"""
+        log_batch(self.cfg.get("batch_log"), sample, update_num, self.languages)
+        with data_utils.numpy_seed(self.cfg.seed, update_num):
+            return self._train_step(sample, model, criterion, optimizer, update_num, ignore_grad)
+
+    def _train_step(self, sample, model, criterion, optimizer, update_num, ignore_grad):
+        model.train()
+        model.set_num_updates(update_num)
+        with torch.autograd.profiler.record_function("forward"):
+            with torch.autocast("cuda", enabled=isinstance(optimizer, AMPOptimizer)):
+                loss, sample_size, log = criterion(model, sample)
+        log[SKIPPED] = 0
+        if ignore_grad:
+            loss *= 0
+        elif not bool(torch.isfinite(loss).all()):
+            self.nonfinite.skip(f"loss is {float(loss.detach().float().sum())}", sample, update_num)
+            return self._skipped(model, optimizer, loss, log)
+        with torch.autograd.profiler.record_function("backward"):
+            optimizer.backward(loss)
+        if not ignore_grad and not has_loss_scaler(optimizer) and not gradients_finite(model):
+            self.nonfinite.skip("gradient is inf/NaN", sample, update_num)
+            optimizer.zero_grad()
+            return loss.detach() * 0, 0, dict(zeroed(log), **{SKIPPED: 1})
+        if not ignore_grad:
+            self.codebook_monitor.observe(model, log, update_num)
+        return loss, sample_size, log
+
+    @staticmethod
+    def _skipped(model, optimizer, loss, log):
+        """No gradient from this batch. With several processes every rank must still run a
+        backward pass (DDP reduces gradients during it), and AMP's grad scaler needs
+        gradients to step: there a zero loss over the parameters gives zero gradients
+        (the optimizer's moments then still decay for that update)."""
+        distributed = torch.distributed.is_available() and torch.distributed.is_initialized() \
+            and torch.distributed.get_world_size() > 1
+        if distributed or isinstance(optimizer, AMPOptimizer):
+            optimizer.backward(sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0)
+        return torch.zeros_like(loss.detach()), 0, dict(zeroed(log), **{SKIPPED: 1})
+
+    def reduce_metrics(self, logging_outputs, criterion):
+        """The criterion's metrics, plus ``nonfinite_skips``: batches skipped in this
+        logging interval (training only)."""
+        has_skips = any(SKIPPED in log for log in logging_outputs)
+        skipped = sum(int(log.get(SKIPPED, 0)) for log in logging_outputs)
+        logging_outputs = [{k: v for k, v in log.items() if k != SKIPPED} for log in logging_outputs]
+        super().reduce_metrics(logging_outputs, criterion)
+        if has_skips:
+            metrics.log_scalar_sum("nonfinite_skips", skipped, priority=900)
+
+    def state_dict(self):
+        """Stored in checkpoints: the run's count of skipped batches (a resumed run goes on
+        counting towards ``task.max_nonfinite_skips``)."""
+        return dict(super().state_dict(), nonfinite_skips=self.nonfinite.skips)
+
+    def load_state_dict(self, state_dict):
+        state_dict = dict(state_dict or {})
+        self.nonfinite.skips = int(state_dict.pop("nonfinite_skips", 0))
+        super().load_state_dict(state_dict)
 
     def valid_step(self, sample, model, criterion):
         """Validation draws masks (numpy) and distractors (torch) at random. Seeded per batch
