@@ -480,7 +480,7 @@ ProbeResults = Dict[str, Dict[str, List[ProbeRun]]]
 def read_probe(paths: Iterable, model_runs: Mapping[str, Sequence[str]]) -> ProbeResults:
     """The runs of each model (``{model: [run name, ...]}``, the names in ``probe.tsv``) from
     ``xlsr-analyze probe`` tables; a run of no model is an error, a model without rows is left out."""
-    from xlsr_tools.probe import read_probe_tsv  # no torch: it only reads the table
+    from xlsr_tools.probe_table import read_probe_tsv  # its format (no torch); imported only here
 
     owner = {run: model for model, runs in model_runs.items() for run in runs}
     found: Dict[Tuple[str, str], Dict[str, Dict[str, float]]] = {}

@@ -30,28 +30,24 @@ frames kept and the silence frames left out), each atomically.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
-from manifests.formats import atomic_write
 from manifests.layout import manifest_path
 from xlsr_demo.alignments import SILENCE, Segment, alignment_path, clip_key, read_alignments
+from xlsr_tools.probe_table import write_outputs
 from xlsr_tools.extract import open_manifest, plan_batches, read_windows, scan_manifest, window_features
 from xlsr_tools.representations import Encoder, load_encoder
 
 logger = logging.getLogger("xlsr_tools.probe")
 
-COLUMNS = ("name", "lang", "layer", "split", "frames", "error", "majority_error", "unseen", "classes",
-           "checkpoint")
 NOT_FEATURES = ("codes",)  # codebook indices, not vectors
 
 
@@ -272,33 +268,3 @@ def run_probe(checkpoints: Mapping[str, str], manifest_dir: str, release: str, l
         "steps": steps, "l2": l2, "label": "phone at the centre of the frame's receptive field; silence left out",
         "frames": counts, "seconds": round(time.time() - start, 1)})
     return rows
-
-
-def write_outputs(out, rows: Sequence[dict], settings: dict) -> None:
-    out = Path(out)
-    with atomic_write(out / "probe.tsv") as f:
-        f.write("\t".join(COLUMNS) + "\n")
-        for r in rows:
-            f.write("\t".join(f"{r[c]:.2f}" if isinstance(r[c], float) else str(r[c]) for c in COLUMNS) + "\n")
-    with atomic_write(out / "probe.json") as f:
-        json.dump({**settings, "rows": list(rows)}, f, indent=1, ensure_ascii=False)
-
-
-def read_probe_tsv(path) -> List[dict]:
-    """The rows of a ``probe.tsv`` (numbers as numbers)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    if not lines or tuple(lines[0].split("\t")) != COLUMNS:
-        raise ValueError(f"{path} line 1: not a probe.tsv header ({' '.join(COLUMNS)})")
-    rows = []
-    for number, line in enumerate(lines[1:], 2):
-        cells = line.split("\t")
-        if len(cells) != len(COLUMNS):
-            raise ValueError(f"{path} line {number}: {len(cells)} columns, expected {len(COLUMNS)}")
-        row = dict(zip(COLUMNS, cells))
-        for key in ("frames", "unseen", "classes"):
-            row[key] = int(row[key])
-        for key in ("error", "majority_error"):
-            row[key] = float(row[key])
-        rows.append(row)
-    return rows
-

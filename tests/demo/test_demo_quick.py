@@ -212,7 +212,7 @@ def test_quick_demo_probes_the_frozen_pretrained_models(quick):
     """Stage 6 runs xlsr-analyze probe on every pre-training fine-tuned on ky (seeds included)
     and table.md shows its numbers: the layer each run's dev speaker picks, scored on test."""
     from xlsr_tools.analyze import get_parser
-    from xlsr_tools.probe import read_probe_tsv
+    from xlsr_tools.probe_table import read_probe_tsv
 
     out, _ = quick
     rows = read_probe_tsv(out / "probe" / "ky" / "probe.tsv")

@@ -202,7 +202,7 @@ def test_directions_section_needs_several_seeds_of_both(tmp_path):
 
 def _probe_tsv(path, errors):
     """A probe.tsv: ``errors[(run, lang)] = {layer: (dev, test)}``."""
-    from xlsr_tools.probe import write_outputs
+    from xlsr_tools.probe_table import write_outputs
 
     rows = [{"name": run, "lang": lang, "layer": layer, "split": split, "frames": 100, "error": err,
              "majority_error": 90.0, "unseen": 0, "classes": 20, "checkpoint": f"/x/{run}.pt"}

@@ -20,6 +20,7 @@ from omegaconf import OmegaConf
 from conftest import PLUGIN, TINY_MODEL_ARGS
 from xlsr_demo.alignments import SILENCE, alignment_path, write_alignments
 from xlsr_tools import analyze, probe
+from xlsr_tools.probe_table import read_probe_tsv
 
 TONES = {"a": 300.0, "i": 900.0, "u": 2000.0, "s": None}  # None: noise
 
@@ -108,7 +109,7 @@ def test_cli_probes_every_layer_of_a_frozen_model(corpus, tmp_path):
     out = tmp_path / "out"
     assert analyze.main(["probe", f"init={ckpt}", "--data", str(data), "--alignments", str(release),
                          "--languages", "xx", "--out", str(out), "--steps", "30", "--no-progress"]) == 0
-    rows = probe.read_probe_tsv(out / "probe.tsv")
+    rows = read_probe_tsv(out / "probe.tsv")
     layers = ["cnn", "quantized", "layer_0", "layer_1", "layer_2", "final"]
     assert [(r["layer"], r["split"]) for r in rows] == [(l, s) for l in layers for s in ("dev", "test")]
     assert {r["name"] for r in rows} == {"init"} and {r["classes"] for r in rows} == {len(TONES)}
