@@ -147,10 +147,11 @@ _CALLBACK = ctypes.CFUNCTYPE(
 class Espeak:
     """espeak-ng loaded from ``espeakng_loader``, speaking into numpy arrays.
 
-    One instance per process (espeak-ng's state is global).
+    One instance per process (espeak-ng's state is global). ``phoneme_events``: report
+    phonemes in :attr:`events` (the samples are the same either way).
     """
 
-    def __init__(self):
+    def __init__(self, phoneme_events: bool = True):
         import espeakng_loader
 
         self.data_path = espeakng_loader.get_data_path()
@@ -168,7 +169,7 @@ class Espeak:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
-        options = alignments.INITIALIZE_PHONEME_EVENTS | alignments.INITIALIZE_PHONEME_IPA
+        options = alignments.INITIALIZE_PHONEME_EVENTS | alignments.INITIALIZE_PHONEME_IPA if phoneme_events else 0
         rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), options)
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data_path}")

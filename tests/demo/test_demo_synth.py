@@ -180,3 +180,26 @@ def test_alignments_cover_every_clip_and_match_the_audio(corpus):
                 assert not any(c in p for p in phones for c in alignments.STRESS)
                 first = next(s for s, _, p in segments if p != alignments.SILENCE)
                 assert abs(first - _onset(audio, sr)) <= 0.02, (r["path"], first, _onset(audio, sr))
+
+
+def _speak_three(events):
+    engine = voices.Espeak(phoneme_events=events)
+    speaker = voices.make_speakers("ky", 3, seed=5)[0]
+    texts = sentences.sentences("ky", seed=5, count=3)
+    return [engine.speak(t, speaker, seed=i) for i, t in enumerate(texts)], engine.events
+
+
+def test_phoneme_events_leave_the_samples_bit_identical():
+    """The corpus must not change when espeak-ng reports phonemes: the same sentences spoken
+    in two fresh processes (espeak-ng's state is per process), events on and off."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    results = []
+    for events in (True, False):
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            results.append(pool.apply(_speak_three, (events,)))
+    (on, on_events), (off, off_events) = results
+    assert all(np.array_equal(a, b) for a, b in zip(on, off)) and len(on) == 3
+    phonemes = lambda evs: [e for e in evs if e.kind == alignments.EVENT_PHONEME]  # noqa: E731
+    assert len(phonemes(on_events)) > 10 and phonemes(off_events) == []
