@@ -19,7 +19,10 @@ on speech synthesised with espeak-ng, in six stages:
                                                    seed from its own pre-training (stage 3)
 5. ``decode``    ``recipes/demo/05_decode.sh``     ``fairseq-generate --scoring per``
 6. ``report``    ``recipes/demo/06_report.sh``     ``table.md``, ``per.png``; the codebook
-                                                   analysis of XLSR-N (``codebook/``)
+                                                   analysis of XLSR-N (``codebook/``); the
+                                                   linear phone probe of every frozen
+                                                   pre-trained model on the low-resource
+                                                   languages (``probe/``, ``probe.png``)
 
 Each stage is one of those documented shell scripts, run as a subprocess exactly as a
 user would run it. The scripts print every command they run, fully expanded, as a line
@@ -220,6 +223,15 @@ def plan(cfg: DemoConfig, out: Path, jobs: int = 2) -> Dict[int, List[Job]]:
     name = {r: f"{folder[r[0], r[2]]}_{r[1]}_s{r[2]}" for r in runs}
     report_models = [(model, [f"{o}/decode/{name[r]}" for r in runs if _model(cfg, r[0]) == model])
                      for model in (multilingual_name(cfg), unbalanced_name(cfg), MONO, ENGLISH, NONE)]
+    # the probe of the frozen pre-trained models: on each low-resource language, every pre-training
+    # fine-tuned there (all seeds); per model, its pre-training folders
+    probed = {lang: list(dict.fromkeys(folder[p, s] for p, l, s in runs if l == lang)) for lang in low}
+    probe_models = [(model, list(dict.fromkeys(folder[p, s] for p, l, s in runs
+                                               if l in low and _model(cfg, p) == model)))
+                    for model, _ in report_models]
+    probe_args = [a for lang, folders in probed.items() for a in ("--probe", f"{lang}=" + ",".join(folders))]
+    probe_args += [a for model, folders in probe_models if folders
+                   for a in ("--probe-model", f"{model}=" + ",".join(folders))]
     return {
         1: [Job("synth", "01_synth.sh", [o, spoken, f"{cfg.minutes:g}", low_spec,
                                          f"{cfg.finetune_minutes:g}", str(cfg.seed), str(jobs)])],
@@ -233,7 +245,8 @@ def plan(cfg: DemoConfig, out: Path, jobs: int = 2) -> Dict[int, List[Job]]:
             for r in runs],
         6: [Job("report", "06_report.sh", [o, csv, ",".join(low), multilingual_name(cfg), *[
             f"{model}=" + ",".join(dirs) for model, dirs in report_models if dirs],
-            *(["--unbalanced", unbalanced_name(cfg)] if cfg.unbalanced else []), "--codebook", "xlsr"])],
+            *(["--unbalanced", unbalanced_name(cfg)] if cfg.unbalanced else []), "--codebook", "xlsr",
+            *probe_args])],
     }
 
 

@@ -17,7 +17,12 @@ languages. This module
   table then states, with 95 % intervals, whether the paper's directions hold:
   multilingual pre-training beats monolingual, and α = 0.5 beats α = 1 (unbalanced);
 * given the folder of an ``xlsr-analyze codes`` run (the paper's codebook analysis of
-  the multilingual model), adds its findings and pictures to ``table.md``.
+  the multilingual model), adds its findings and pictures to ``table.md``;
+* given ``xlsr-analyze probe`` tables (``probe.tsv``: the linear phone probe of the frozen
+  pre-trained models, per layer) and which pre-training runs make each model, adds the
+  probe's frame phone error rates (mean ± sd over pre-training seeds, at the layer each run's
+  dev speakers choose and at the last layer), the same two directions with 95 % intervals
+  on that measure, and ``probe.png`` (error per layer and model).
 
 Numbers are reported as given; nothing here chooses among them.
 """
@@ -380,11 +385,13 @@ def write_report(
     notes: str = "",
     codebook=None,
     unbalanced: Optional[str] = None,
+    probe: Optional[ProbeResults] = None,
 ) -> ReportPaths:
     """Write ``<out_dir>/table.md`` and ``<out_dir>/per.png``; ``codebook``: an
     ``xlsr-analyze codes --out`` folder whose findings and pictures ``table.md`` shows;
     ``unbalanced``: the α = 1 model, whose comparison with ``multilingual`` the
-    directions section states next to the one with ``baseline``."""
+    directions section states next to the one with ``baseline``; ``probe``: the probe of the
+    frozen pre-trained models (:func:`read_probe`), shown in ``table.md`` and ``probe.png``."""
     if not results or not any(results.values()):
         raise ValueError("no PER results to report")
     for model, per in results.items():
@@ -402,8 +409,12 @@ def write_report(
         if notes:
             f.write(f"\n{notes.rstrip()}\n")
         f.write(f"\n![PER per language]({paths.chart.name})\n")
+        if probe:
+            f.write(probe_section(probe, multilingual, baseline, unbalanced, PROBE_CHART))
         f.write(section)
     plot_results(results, paths.chart, languages, title)
+    if probe:
+        plot_probe(probe, out_dir / PROBE_CHART)
     return paths
 
 
@@ -441,6 +452,151 @@ def codebook_section(folder, out_dir, model: str) -> str:
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- the probe of frozen models
+
+PROBE_CHART = "probe.png"
+PROBE_LAST = "final"  # the encoder output: the last layer, what fine-tuning builds on
+
+
+@dataclass
+class ProbeRun:
+    """One pre-training run probed on one language: per layer, the frame phone error (%)
+    on the dev and the test speakers, and the majority phone's test error."""
+
+    run: str
+    layers: Dict[str, Tuple[float, float]]  # layer -> (dev error, test error)
+    majority: float
+
+    def best(self) -> Tuple[str, float]:
+        """The layer with the lowest dev error (the earlier on ties) and its test error."""
+        layer = min(self.layers, key=lambda name: self.layers[name][0])
+        return layer, self.layers[layer][1]
+
+
+# model -> language -> its runs
+ProbeResults = Dict[str, Dict[str, List[ProbeRun]]]
+
+
+def read_probe(paths: Iterable, model_runs: Mapping[str, Sequence[str]]) -> ProbeResults:
+    """The runs of each model (``{model: [run name, ...]}``, the names in ``probe.tsv``) from
+    ``xlsr-analyze probe`` tables; a run of no model is an error, a model without rows is left out."""
+    from xlsr_tools.probe_table import read_probe_tsv  # its format (no torch); imported only here
+
+    owner = {run: model for model, runs in model_runs.items() for run in runs}
+    found: Dict[Tuple[str, str], Dict[str, Dict[str, float]]] = {}
+    majority: Dict[Tuple[str, str], float] = {}
+    for path in paths:
+        for row in read_probe_tsv(path):
+            if row["name"] not in owner:
+                raise ValueError(f"{path}: run {row['name']!r} belongs to no --probe-model")
+            if row["split"] not in ("dev", "test"):
+                continue
+            key = (row["name"], row["lang"])
+            found.setdefault(key, {}).setdefault(row["layer"], {})[row["split"]] = row["error"]
+            if row["split"] == "test":
+                majority[key] = row["majority_error"]
+    out: ProbeResults = {}
+    for model, runs in model_runs.items():
+        for (run, lang), layers in found.items():
+            if run not in runs:
+                continue
+            missing = [layer for layer, v in layers.items() if set(v) != {"dev", "test"}]
+            if missing:
+                raise ValueError(f"probe run {run!r} on {lang}: layers {missing} lack a dev or test error")
+            out.setdefault(model, {}).setdefault(lang, []).append(
+                ProbeRun(run, {layer: (v["dev"], v["test"]) for layer, v in layers.items()}, majority[run, lang]))
+    return out
+
+
+def _probe_measures(probe: ProbeResults) -> Dict[str, Results]:
+    """``{"best layer": results, "last layer": results}`` in the shape of PER results (lists of runs)."""
+    best = {m: {lang: [r.best()[1] for r in runs] for lang, runs in per.items()} for m, per in probe.items()}
+    last = {m: {lang: [r.layers[PROBE_LAST][1] for r in runs if PROBE_LAST in r.layers] for lang, runs in per.items()}
+            for m, per in probe.items()}
+    return {"best layer": best, "last layer": {m: {l: v for l, v in per.items() if v} for m, per in last.items()}}
+
+
+def probe_section(probe: ProbeResults, multilingual: str, baseline: str, unbalanced: Optional[str],
+                  chart: Optional[str] = None) -> str:
+    """The Markdown of the probe: the table (best and last layer per language), the error per
+    layer, and the directions with intervals."""
+    langs = sorted({lang for per in probe.values() for lang in per})
+    measures = _probe_measures(probe)
+    lines = ["\n## Frozen representations: linear phone probe\n",
+             "Frame phone error rate (%, lower is better) of a linear probe (multinomial logistic regression, "
+             "`xlsr-analyze probe`) on each frozen pre-trained model's frames: trained on the train speakers, "
+             "scored on the held-out test speaker; labels from espeak-ng's phone alignments, silence frames "
+             "left out. *Best layer*: per run, the layer with the lowest error on the dev speaker (its test "
+             "error shown; the layers chosen in brackets); *last layer*: the encoder output. Mean ± sd over "
+             "pre-training seeds.\n",
+             "| Model | " + " | ".join(f"{lang} best layer | {lang} last layer" for lang in langs) + " |",
+             "|---|" + "---:|" * (2 * len(langs))]
+    for model, per in probe.items():
+        cells = []
+        for lang in langs:
+            runs = per.get(lang, [])
+            chosen = ",".join(sorted({r.best()[0] for r in runs}))
+            best, last = measures["best layer"][model].get(lang), measures["last layer"][model].get(lang)
+            cells += [f"{_cell(best)} ({chosen})" if best else "–", _cell(last) if last else "–"]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    majority = [f"{lang} {_mean([r.majority for per in probe.values() for r in per.get(lang, [])]):.1f}"
+                for lang in langs]
+    lines += ["", f"Always answering the train frames' most frequent phone: {', '.join(majority)} % errors.", ""]
+    layer_names = list(dict.fromkeys(name for per in probe.values() for runs in per.values()
+                                     for r in runs for name in r.layers))
+    lines += ["Test frame error per layer (mean over seeds):", "",
+              "| Model | Language | " + " | ".join(layer_names) + " |", "|---|---|" + "---:|" * len(layer_names)]
+    for model, per in probe.items():
+        for lang in langs:
+            runs = per.get(lang, [])
+            if runs:
+                cells = [f"{_mean([r.layers[n][1] for r in runs if n in r.layers]):.1f}"
+                         if any(n in r.layers for r in runs) else "–" for n in layer_names]
+                lines.append(f"| {model} | {lang} | " + " | ".join(cells) + " |")
+    others = [baseline] + ([unbalanced] if unbalanced else [])
+    found = [(name, line) for name, results in measures.items()
+             for line in directions(results, multilingual, others, langs)]
+    if found:
+        lines += ["", "The paper's directions on the probe (Welch's 95% interval of the difference of the mean "
+                  "errors, relative to the other model's mean; \"holds\" only where the whole interval favours "
+                  f"{multilingual}):", ""]
+        lines += [f"* {name}: " + line.replace("PER ", "frame error ") for name, line in found]
+    if chart:
+        lines += ["", f"![Probe frame error per layer]({chart})"]
+    return "\n".join(lines) + "\n"
+
+
+def plot_probe(probe: ProbeResults, path) -> Path:
+    """Test frame error per layer, one line per model (mean over seeds), a panel per language."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    langs = sorted({lang for per in probe.values() for lang in per})
+    fig, axes = plt.subplots(1, len(langs), figsize=(4.5 * len(langs) + 2, 3.6), squeeze=False, sharey=True)
+    for ax, lang in zip(axes[0], langs):
+        for model, per in probe.items():
+            runs = per.get(lang, [])
+            if not runs:
+                continue
+            names = list(runs[0].layers)
+            ax.plot(range(len(names)), [_mean([r.layers[n][1] for r in runs]) for n in names], marker="o", label=model)
+            ax.set_xticks(range(len(names)), names, rotation=30, fontsize="small")
+        chance = _mean([r.majority for per in probe.values() for r in per.get(lang, [])])
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label="majority phone")
+        ax.set_title(lang)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test frame phone error (%)")
+    axes[0][-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
 # ---------------------------------------------------------------- CLI
 
 
@@ -462,6 +618,10 @@ def get_parser() -> argparse.ArgumentParser:
                    "compares it with --multilingual on the low-resource languages")
     p.add_argument("--codebook", help="an xlsr-analyze codes output folder: its findings and pictures "
                    "go into table.md")
+    p.add_argument("--probe", action="append", default=[], metavar="PROBE_TSV",
+                   help="an xlsr-analyze probe table (repeat per file): the probe section of table.md and probe.png")
+    p.add_argument("--probe-model", action="append", default=[], metavar="NAME=RUN[,RUN]",
+                   help="the runs (names in the probe tables) of a model row of the probe section (repeat per model)")
     return p
 
 
@@ -478,9 +638,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             results[name] = {lang: runs if len(runs) > 1 else runs[0]
                              for lang, runs in collect_runs(filter(None, paths.split(","))).items()}
         split = lambda s: [x for x in (s or "").split(",") if x]  # noqa: E731
+        probe = None
+        if args.probe:
+            owners = {}
+            for spec in args.probe_model:
+                name, sep, runs = spec.partition("=")
+                if not sep:
+                    raise ValueError(f"--probe-model {spec!r} is not NAME=RUN[,RUN]")
+                owners[name] = split(runs)
+            if not owners:
+                raise ValueError("--probe needs --probe-model NAME=RUN,... to know the rows")
+            probe = read_probe(args.probe, owners)
         paths = write_report(results, args.out, split(args.languages) or None, args.multilingual,
                              args.baseline, split(args.low_resource), codebook=args.codebook,
-                             unbalanced=args.unbalanced)
+                             unbalanced=args.unbalanced, probe=probe)
     except (ValueError, OSError) as e:
         print(f"report: error: {e}", file=sys.stderr)
         return 1

@@ -16,6 +16,9 @@ commonvoice``) is what reads it::
         train-1h.tsv                     the fine-tuning "1 h" analogue: a subset of
                                          train.tsv, the same duration in every language
         speakers.tsv                     client_id -> split, espeak voice, rate, pitch
+        alignments/<split>.tsv           train dev test: each clip's phone segments from
+                                         espeak-ng's phoneme events (clip, start, end,
+                                         phone; format: xlsr_demo.alignments)
 
 * ``train`` holds ``minutes_per_language`` of audio (the pre-training amount: make the
   low-resource languages small); ``dev`` and ``test`` hold ``eval_minutes`` each and
@@ -43,7 +46,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from manifests.formats import atomic_write
-from xlsr_demo import XLSR10, sentences, voices
+from xlsr_demo import XLSR10, alignments, sentences, voices
 
 SAMPLE_RATE = 16000
 DEFAULT_LANGUAGES = XLSR10 + ("en",)
@@ -68,6 +71,7 @@ class Clip:
     gender: str
     seconds: float
     written: bool  # False when the file already existed
+    segments: List[alignments.Segment] = field(default_factory=list)  # phone alignment
 
 
 @dataclass
@@ -167,7 +171,8 @@ def _run_unit(unit: _Unit) -> List[Clip]:
         if not exists:
             _write_mp3(path, audio)
         seconds = len(audio) / SAMPLE_RATE
-        clips.append(Clip(name, text, spk.client_id, spk.gender, seconds, not exists))
+        segments = alignments.phone_segments(engine.events, seconds)
+        clips.append(Clip(name, text, spk.client_id, spk.gender, seconds, not exists, segments))
         total += seconds
     return clips
 
@@ -300,6 +305,9 @@ def synthesize_corpus(
         split_clips[FINETUNE_SPLIT] = _finetune_subset(split_clips["train"], finetune_minutes * 60)
         for split, clips in split_clips.items():
             _write_tsv(lang_dir / f"{split}.tsv", lang, clips)
+        for split in SPLITS:
+            alignments.write_alignments(alignments.alignment_path(out_dir, lang, split),
+                                        [(c.path, c.segments) for c in split_clips[split]])
         _write_tsv(lang_dir / "validated.tsv", lang,
                    [c for s in SPLITS for c in split_clips[s]])
         for name in ("invalidated", "other"):

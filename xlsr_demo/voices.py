@@ -7,7 +7,9 @@ speaking rate, pitch, pitch range and volume, all drawn reproducibly from the se
 espeak-ng is the library that ``espeakng-loader`` ships (no system package); it is
 bound with ctypes in *synchronous retrieval* mode, so samples come back through a
 callback instead of going to a sound card. espeak-ng keeps global state and is not
-thread-safe: use one :class:`Espeak` per process.
+thread-safe: use one :class:`Espeak` per process. It is initialised with phoneme events
+on (IPA names): they come with the samples and give the corpus its phone alignments
+(:mod:`xlsr_demo.alignments`); the samples are the same with them off.
 
 Mandarin: the ``cmn`` voice reads Chinese characters (its dictionary maps hanzi to
 pinyin phonemes, e.g. 我们 -> ``wˈo2 mˈə1n``), so prompts stay in hanzi as in
@@ -25,6 +27,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from xlsr_demo import alignments
 from xlsr_demo.sentences import stable_seed
 
 # espeak-ng's speak_lib.h (espeak_AUDIO_OUTPUT is an enum, not flags: SYNCHRONOUS is
@@ -122,18 +125,33 @@ def make_speakers(lang: str, count: int, seed: int) -> List[Speaker]:
     return speakers
 
 
+class _EventId(ctypes.Union):
+    # speak_lib.h espeak_EVENT.id: number (WORD, SENTENCE), name (MARK, PLAY), string (PHONEME)
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    # speak_lib.h espeak_EVENT; a list of them ends with type espeakEVENT_LIST_TERMINATED
+    _fields_ = [
+        ("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p), ("id", _EventId),
+    ]
+
+
 _CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
 )
 
 
 class Espeak:
     """espeak-ng loaded from ``espeakng_loader``, speaking into numpy arrays.
 
-    One instance per process (espeak-ng's state is global).
+    One instance per process (espeak-ng's state is global). ``phoneme_events``: report
+    phonemes in :attr:`events` (the samples are the same either way).
     """
 
-    def __init__(self):
+    def __init__(self, phoneme_events: bool = True):
         import espeakng_loader
 
         self.data_path = espeakng_loader.get_data_path()
@@ -151,18 +169,29 @@ class Espeak:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         lib.espeak_ng_SetRandSeed.restype = None
-        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), 0)
+        options = alignments.INITIALIZE_PHONEME_EVENTS | alignments.INITIALIZE_PHONEME_IPA if phoneme_events else 0
+        rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), options)
         if rate <= 0:
             raise RuntimeError(f"espeak-ng failed to initialise with data at {self.data_path}")
         self.sample_rate = rate  # 22050 for espeak-ng's own voices
         self._lib = lib
         self._chunks: List[np.ndarray] = []
+        self.events: List[alignments.Event] = []  # of the last speak(): phonemes and clause ends
         self._callback = _CALLBACK(self._collect)  # keep a reference: C holds the pointer
         lib.espeak_SetSynthCallback(self._callback)
 
     def _collect(self, wav, num_samples, events) -> int:
         if num_samples > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(num_samples,)).copy())
+        i = 0
+        while events and events[i].type != alignments.EVENT_LIST_TERMINATED:
+            ev = events[i]
+            if ev.type == alignments.EVENT_PHONEME:
+                name = ev.id.string.split(b"\0", 1)[0].decode("utf-8", "replace")
+                self.events.append(alignments.Event(ev.type, ev.audio_position, name))
+            elif ev.type == alignments.EVENT_END:
+                self.events.append(alignments.Event(ev.type, ev.audio_position))
+            i += 1
         return 0  # 0 = continue synthesis
 
     def has_voice(self, voice: str) -> bool:
@@ -196,11 +225,12 @@ class Espeak:
         from one sentence to the next in process globals that neither selecting a voice
         nor ``espeak_Initialize`` resets, so the samples are reproducible only for the
         same sequence of calls in a fresh process, which is how ``synth`` uses this
-        (one process per speaker and split).
+        (one process per speaker and split). :attr:`events` then holds the utterance's
+        phoneme and clause-end events (:func:`xlsr_demo.alignments.phone_segments`).
         """
         self.set_speaker(speaker)
         self._lib.espeak_ng_SetRandSeed(seed & 0x7FFFFFFF)
-        self._chunks = []
+        self._chunks, self.events = [], []
         data = text.encode("utf-8")
         err = self._lib.espeak_Synth(
             data, len(data) + 1, 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None

@@ -2,6 +2,8 @@
 
     xlsr-analyze codes CKPT MANIFEST_DIR --out DIR [--split train] [--languages es,fr,...]
                        [--max-utterances N] [--seed 0] [--families ky=Turkic,...]
+    xlsr-analyze probe [NAME=]CKPT ... --data MANIFEST_DIR --alignments RELEASE
+                       --languages ky,tt --out DIR [--layers all] [--steps 100]
 
 ``codes`` is the codebook analysis of the XLSR paper (Conneau et al. 2020): the shared
 quantizer's entries each language uses, how many entries k languages share, and a
@@ -19,6 +21,11 @@ quantizer index per group and frame (fairseq's ``model.quantize``). It writes to
     similarity.png    that matrix as a heatmap, with the average-linkage dendrogram
     usage.png         per-language use of every entry; the shared-by-k histogram
     summary.md        the findings in sentences, the tables, the pictures
+
+``probe`` is a linear frame-level phone probe per layer of frozen checkpoints, trained on
+the train speakers' frames and scored on the held-out dev and test speakers, with labels
+from phone alignments (:mod:`xlsr_tools.probe`; the synthetic corpus' alignments come
+from espeak-ng, :mod:`xlsr_demo.alignments`). It writes ``probe.tsv`` and ``probe.json``.
 
 ``--max-utterances N`` analyses a seeded sample of N utterances per language (drawn
 without replacement from the whole manifest, by ``--seed`` and the language code, read in
@@ -41,7 +48,7 @@ import torch
 from tqdm import tqdm
 
 from manifests.layout import discover_languages, manifest_path
-from xlsr_tools import codebook
+from xlsr_tools import codebook, probe
 from xlsr_tools.extract import Manifest, Window, open_manifest, plan_batches, read_windows, scan_manifest, window_features
 from xlsr_tools.representations import ExtractError, load_encoder
 
@@ -228,6 +235,29 @@ def get_parser() -> argparse.ArgumentParser:
     codes.add_argument("--num-workers", type=int, default=2, help="audio-reading processes (0: in this one)")
     codes.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
     codes.add_argument("--no-progress", action="store_true", help="no progress bar")
+    pr = sub.add_parser(
+        "probe", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="linear frame-level phone probe per layer of frozen checkpoints (frame phone error rate)",
+        description="Per layer of each frozen checkpoint, a multinomial logistic regression from a frame's "
+        "features to its phone (from phone alignments), trained on the train split's speakers and scored on "
+        "the held-out speakers of the evaluation splits: frame phone error rate (%%), silence left out.")
+    pr.add_argument("checkpoints", nargs="+", metavar="[NAME=]CKPT",
+                    help="checkpoints (pre-trained or fine-tuned: the encoder is probed), each optionally named")
+    pr.add_argument("--data", required=True, help="folder of fairseq manifests <split>_<lang>.tsv")
+    pr.add_argument("--alignments", required=True,
+                    help="release folder with <lang>/alignments/<split>.tsv (what xlsr-synth writes)")
+    pr.add_argument("--languages", required=True, help="comma-separated languages")
+    pr.add_argument("--out", required=True, help="output folder for probe.tsv and probe.json (replaced)")
+    pr.add_argument("--train-split", default="train", help="the split whose frames train the probe")
+    pr.add_argument("--eval-splits", default="dev,test", help="comma-separated splits it is scored on")
+    pr.add_argument("--layers", default="all", help="'all' or comma-separated representations (cnn, layer_0, "
+                    "..., layer_-1, final, quantized)")
+    pr.add_argument("--steps", type=int, default=100, help="L-BFGS iterations per probe")
+    pr.add_argument("--l2", type=float, default=1e-3, help="weight of the squared-weights penalty")
+    pr.add_argument("--max-tokens", type=int, default=1_600_000, help="padded audio samples per batch")
+    pr.add_argument("--num-workers", type=int, default=0, help="audio-reading processes (0: in this one)")
+    pr.add_argument("--device", default=None, help="torch device; none given: cuda if available, else cpu")
+    pr.add_argument("--no-progress", action="store_true", help="no progress lines")
     return parser
 
 
@@ -242,7 +272,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                           max_utterances=args.max_utterances, seed=args.seed, families=args.families,
                           max_tokens=args.max_tokens, sort_window=args.sort_window,
                           num_workers=args.num_workers, device=args.device, progress=not args.no_progress)
-    except (AnalyzeError, ExtractError) as e:
+        elif args.analysis == "probe":
+            split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
+            probe.run_probe(probe.parse_checkpoints(args.checkpoints), args.data, args.alignments,
+                            split(args.languages), args.out, args.train_split, split(args.eval_splits),
+                            args.layers, args.steps, args.l2, args.max_tokens, args.num_workers, args.device,
+                            progress=not args.no_progress)
+    except (AnalyzeError, ExtractError, probe.ProbeError) as e:
         print(f"xlsr-analyze: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -48,6 +48,8 @@ def test_full_plan_models_languages_and_english():
     decode = {(a[1], a[2]) for a in _args(plan, 5, "05_decode.sh")}
     assert decode == {(f"{m}_{l}_s{s}", l) for m, l, s in finetune}
     report, = _args(plan, 6, "06_report.sh")
+    probe = report.index("--probe")
+    report, probes = report[:probe], report[probe:]
     specs = dict(spec.split("=", 1) for spec in report[4:-4])
     assert list(specs) == ["XLSR-10", "XLSR-10 unbalanced", "XLSR-Monolingual", "XLSR-English", "No pre-training"]
     # every decoding goes to its model's row, seeds included
@@ -55,6 +57,18 @@ def test_full_plan_models_languages_and_english():
     assert len(specs["XLSR-Monolingual"].split(",")) == 6  # ky and tt, three seeds each
     assert len(specs["XLSR-English"].split(",")) == 2
     assert report[-4:] == ["--unbalanced", "XLSR-10 unbalanced", "--codebook", "xlsr"]
+    # the probe: on each low-resource language, every pre-training (all seeds) fine-tuned there
+    pairs = [(probes[i], probes[i + 1]) for i in range(0, len(probes), 2)]
+    assert {flag for flag, _ in pairs} == {"--probe", "--probe-model"}
+    probed = dict(v.split("=", 1) for flag, v in pairs if flag == "--probe")
+    for lang in ("ky", "tt"):
+        runs = probed[lang].split(",")
+        assert sorted(runs) == sorted({m for m, l, s in finetune if l == lang})
+        assert len(runs) == 11 and f"mono_{lang}_s3" in runs and "english" in runs and "none" in runs
+    owners = dict(v.split("=", 1) for flag, v in pairs if flag == "--probe-model")
+    assert list(owners) == list(specs)  # the same rows as the PER table
+    assert owners["XLSR-10 unbalanced"] == "xlsr_a1,xlsr_a1_s2,xlsr_a1_s3"
+    assert sorted(",".join(owners.values()).split(",")) == sorted(set(probed["ky"].split(",")) | set(probed["tt"].split(",")))
 
 
 def test_quick_plan_has_no_english():

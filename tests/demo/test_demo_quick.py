@@ -11,6 +11,7 @@ re-run skips finished stages while --from-stage redoes them.
 """
 
 import importlib
+import itertools
 import math
 import re
 import shlex
@@ -56,9 +57,11 @@ def quick(tmp_path_factory):
     return out, _demo("--quick", "--out", str(out))
 
 
-def _table(path: Path):
-    """{model: {column: cell}} from the Markdown table of table.md."""
-    lines = [l for l in path.read_text(encoding="utf-8").splitlines() if l.startswith("|")]
+def _table(path: Path, first: str = "| Model |"):
+    """{model: {column: cell}} from the Markdown table of table.md whose header starts with ``first``."""
+    text = path.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, l in enumerate(text) if l.startswith(first))
+    lines = list(itertools.takewhile(lambda l: l.startswith("|"), text[start:]))
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = {}
     for line in lines[2:]:
@@ -203,3 +206,39 @@ def test_commands_sh_decoding_reruns_from_the_file(quick):
                           env={"PATH": bin_dir + ":/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert result.read_text(encoding="utf-8") == before
+
+
+def test_quick_demo_probes_the_frozen_pretrained_models(quick):
+    """Stage 6 runs xlsr-analyze probe on every pre-training fine-tuned on ky (seeds included)
+    and table.md shows its numbers: the layer each run's dev speaker picks, scored on test."""
+    from xlsr_tools.analyze import get_parser
+    from xlsr_tools.probe_table import read_probe_tsv
+
+    out, _ = quick
+    rows = read_probe_tsv(out / "probe" / "ky" / "probe.tsv")
+    runs = {"XLSR-3": ("xlsr", "xlsr_s2"), "XLSR-3 unbalanced": ("xlsr_a1", "xlsr_a1_s2"),
+            "XLSR-Monolingual": ("mono_ky", "mono_ky_s2"), "No pre-training": ("none",)}
+    assert {r["name"] for r in rows} == {run for names in runs.values() for run in names}
+    assert {r["layer"] for r in rows} == {"cnn", "quantized", "layer_0", "layer_1", "layer_2", "final"}
+    assert all(r["frames"] > 100 and 0.0 <= r["error"] <= 100.0 and r["lang"] == "ky" for r in rows)
+    error = {(r["name"], r["layer"], r["split"]): r["error"] for r in rows}
+    _, table = _table(out / "table.md", "| Model | ky best layer")
+    for model, names in runs.items():
+        best = [error[n, min((l for (m, l, s) in error if m == n and s == "dev"), key=lambda l: error[n, l, "dev"]),
+                      "test"] for n in names]
+        cell = table[model]["ky best layer"].split(" (")[0].split(" ± ")
+        assert float(cell[0]) == pytest.approx(statistics.mean(best), abs=0.051)
+        last = [error[n, "final", "test"] for n in names]
+        assert float(table[model]["ky last layer"].split(" ± ")[0]) == pytest.approx(statistics.mean(last), abs=0.051)
+    text = (out / "table.md").read_text(encoding="utf-8")
+    for measure in ("best layer", "last layer"):
+        for other in ("XLSR-Monolingual", "XLSR-3 unbalanced"):
+            assert re.search(rf"\* {measure}: XLSR-3 beats {other} on ky: frame error .*95% interval "
+                             r"[-+][\d.]+% to [-+][\d.]+%\): (holds|reversed|not resolved)", text), (measure, other)
+    assert (out / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # commands.sh has the probe command, complete
+    probes = [argv for argv in _commands(out, "xlsr-analyze") if argv[1] == "probe"]
+    assert probes and all(p == probes[0] for p in probes)  # --from-stage report ran it again
+    args = get_parser().parse_args(probes[0][1:])
+    assert args.out == str(out / "probe" / "ky") and args.languages == "ky"
+    assert all(Path(c.split("=", 1)[1]).is_file() for c in args.checkpoints) and len(args.checkpoints) == 7

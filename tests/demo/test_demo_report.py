@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -197,3 +198,50 @@ def test_directions_section_needs_several_seeds_of_both(tmp_path):
     paths = report.write_report(results, tmp_path, ["es", "ky"], "XLSR-3", low_resource=["ky"],
                                 unbalanced="XLSR-3 unbalanced")
     assert "## The paper's directions" in paths.table.read_text(encoding="utf-8")
+
+
+def _probe_tsv(path, errors):
+    """A probe.tsv: ``errors[(run, lang)] = {layer: (dev, test)}``."""
+    from xlsr_tools.probe_table import write_outputs
+
+    rows = [{"name": run, "lang": lang, "layer": layer, "split": split, "frames": 100, "error": err,
+             "majority_error": 90.0, "unseen": 0, "classes": 20, "checkpoint": f"/x/{run}.pt"}
+            for (run, lang), layers in errors.items() for layer, pair in layers.items()
+            for split, err in zip(("dev", "test"), pair)]
+    write_outputs(path, rows, {})
+    return path / "probe.tsv"
+
+
+def test_probe_section_best_layer_by_dev_last_layer_and_directions(tmp_path, capsys):
+    def layers(cnn, l1, final, dev_best="layer_1"):
+        dev = {"cnn": 60.0, "layer_1": 60.0, "final": 60.0, dev_best: 50.0}
+        return {"cnn": (dev["cnn"], cnn), "layer_1": (dev["layer_1"], l1), "final": (dev["final"], final)}
+
+    tsv = _probe_tsv(tmp_path / "probe", {
+        ("xlsr", "ky"): layers(70.0, 40.0, 50.0), ("xlsr_s2", "ky"): layers(70.0, 42.0, 52.0),
+        ("mono", "ky"): layers(70.0, 60.0, 50.0), ("mono_s2", "ky"): layers(70.0, 62.0, 53.0, dev_best="cnn"),
+        ("none", "ky"): layers(80.0, 80.0, 80.0)})
+    probe = report.read_probe([tsv], {"XLSR-3": ["xlsr", "xlsr_s2"], "XLSR-Monolingual": ["mono", "mono_s2"],
+                                      "No pre-training": ["none"], "XLSR-English": ["english"]})
+    assert set(probe) == {"XLSR-3", "XLSR-Monolingual", "No pre-training"}  # no rows: left out
+    assert probe["XLSR-Monolingual"]["ky"][1].best() == ("cnn", 70.0)  # chosen on dev, scored on test
+    results = {"XLSR-3": {"ky": [70.0, 71.0]}, "XLSR-Monolingual": {"ky": [75.0, 76.0]}}
+    paths = report.write_report(results, tmp_path / "out", ["ky"], "XLSR-3", low_resource=["ky"], probe=probe)
+    text = paths.table.read_text(encoding="utf-8")
+    assert "| XLSR-3 | 41.0 ± 1.4 (layer_1) | 51.0 ± 1.4 |" in text
+    assert "| XLSR-Monolingual | 65.0 ± 7.1 (cnn,layer_1) | 51.5 ± 2.1 |" in text
+    assert "| No pre-training | 80.0 (layer_1) | 80.0 |" in text
+    lines = [l for l in text.splitlines() if l.startswith("* best layer:") or l.startswith("* last layer:")]
+    assert len(lines) == 2 and "XLSR-3 beats XLSR-Monolingual on ky: frame error 41.0 ± 1.4 vs 65.0 ± 7.1" in lines[0]
+    assert re.search(r"95% interval [-+][\d.]+% to [-+][\d.]+%\): (holds|reversed|not resolved)", lines[1])
+    assert (tmp_path / "out" / "probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the CLI: runs of no model, and --probe without --probe-model, are errors
+    js = tmp_path / "per.json"
+    js.write_text(json.dumps(results), encoding="utf-8")
+    base = ["--json", str(js), "--out", str(tmp_path / "cli"), "--probe", str(tsv)]
+    assert report.main(base) == 1 and "--probe-model" in capsys.readouterr().err
+    assert report.main(base + ["--probe-model", "XLSR-3=xlsr,xlsr_s2"]) == 1
+    assert "'mono' belongs to no --probe-model" in capsys.readouterr().err
+    owners = ["--probe-model", "XLSR-3=xlsr,xlsr_s2", "--probe-model", "XLSR-Monolingual=mono,mono_s2",
+              "--probe-model", "No pre-training=none"]
+    assert report.main(base + owners) == 0 and (tmp_path / "cli" / "probe.png").is_file()

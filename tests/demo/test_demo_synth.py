@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from xlsr_demo import sentences, synth, voices
+from xlsr_demo import alignments, sentences, synth, voices
 
 LANGS = ("es", "ky")  # one wordfreq language, one generated one
 ARGS = ["--languages", ",".join(LANGS), "--minutes", "0.12", "--low-resource", "ky:0.06",
@@ -104,6 +104,9 @@ def test_same_seed_same_audio_whatever_the_job_count(corpus, tmp_path):
     assert clips == sorted(p.relative_to(again) for p in again.glob("*/clips/*.mp3"))
     differ = [c for c in clips if (out / c).read_bytes() != (again / c).read_bytes()]
     assert not differ, f"{len(differ)} of {len(clips)} clips differ, e.g. {differ[0]}"
+    aligned = sorted(p.relative_to(out) for p in out.glob("*/alignments/*.tsv"))
+    assert len(aligned) == 3 * len(LANGS)
+    assert all((out / a).read_bytes() == (again / a).read_bytes() for a in aligned)
 
 
 def test_speaker_settings_change_duration_and_spectrum():
@@ -150,3 +153,53 @@ def test_bad_arguments_fail_early(tmp_path, capsys):
         synth.synthesize_corpus(tmp_path / "y", ["es"], 0.1, speakers_per_language=2)
     with pytest.raises(ValueError, match="no entry for ky"):
         synth.synthesize_corpus(tmp_path / "y", ["es", "ky"], {"es": 1.0})
+
+
+def _onset(audio, sr, fraction=0.05):
+    """Seconds to the first 5 ms stretch whose RMS reaches ``fraction`` of the clip's loudest."""
+    rms = np.sqrt(np.convolve(audio.astype(np.float64) ** 2, np.ones(sr // 200) / (sr // 200), "same"))
+    return int(np.argmax(rms >= fraction * rms.max())) / sr
+
+
+def test_alignments_cover_every_clip_and_match_the_audio(corpus):
+    """espeak-ng's phoneme events become back-to-back segments over each clip, and the first
+    phone starts where the speech does (within one 20 ms frame of the energy onset)."""
+    out, _ = corpus
+    for lang in LANGS:
+        for split in ("train", "dev", "test"):
+            table = alignments.read_alignments(alignments.alignment_path(out, lang, split))
+            rows = _rows(out / lang / f"{split}.tsv")
+            assert set(table) == {alignments.clip_key(r["path"]) for r in rows}
+            for r in rows:
+                segments = table[alignments.clip_key(r["path"])]
+                audio, sr = sf.read(out / lang / "clips" / r["path"], dtype="float32")
+                assert segments[0][0] == 0.0 and segments[-1][1] == pytest.approx(len(audio) / sr, abs=1e-3)
+                assert all(a[1] == b[0] for a, b in zip(segments, segments[1:]))  # back to back
+                phones = [p for _, _, p in segments if p != alignments.SILENCE]
+                assert len(phones) >= len(r["sentence"].split()) * 2, (r["sentence"], phones)
+                assert not any(c in p for p in phones for c in alignments.STRESS)
+                first = next(s for s, _, p in segments if p != alignments.SILENCE)
+                assert abs(first - _onset(audio, sr)) <= 0.02, (r["path"], first, _onset(audio, sr))
+
+
+def _speak_three(events):
+    engine = voices.Espeak(phoneme_events=events)
+    speaker = voices.make_speakers("ky", 3, seed=5)[0]
+    texts = sentences.sentences("ky", seed=5, count=3)
+    return [engine.speak(t, speaker, seed=i) for i, t in enumerate(texts)], engine.events
+
+
+def test_phoneme_events_leave_the_samples_bit_identical():
+    """The corpus must not change when espeak-ng reports phonemes: the same sentences spoken
+    in two fresh processes (espeak-ng's state is per process), events on and off."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    results = []
+    for events in (True, False):
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            results.append(pool.apply(_speak_three, (events,)))
+    (on, on_events), (off, off_events) = results
+    assert all(np.array_equal(a, b) for a, b in zip(on, off)) and len(on) == 3
+    phonemes = lambda evs: [e for e in evs if e.kind == alignments.EVENT_PHONEME]  # noqa: E731
+    assert len(phonemes(on_events)) > 10 and phonemes(off_events) == []
