@@ -13,8 +13,8 @@ source "$(dirname "$0")/paths.sh"  # sets recipes, plugin; defines show
 show xlsr-manifest commonvoice "$out/corpus" "$out/data" --languages $langs $extra \
   --splits train dev test train-1h --num-jobs "$jobs"
 show xlsr-manifest phonemize "$out/data" --languages $langs $extra --num-jobs "$jobs"
-# --alpha 0.5 and --min-sample-size 4000 as recipes/pretraining/demo.yaml
+# --alpha 0.5 and --min-sample-size 4800 as recipes/pretraining/demo.yaml
 show_to "$out/data/balance.txt" xlsr-manifest balance "$out/data" --split train --languages $langs \
-  --alpha 0.5 --min-sample-size 4000
+  --alpha 0.5 --min-sample-size 4800
 cat "$out/data/balance.txt"
 show xlsr-manifest stats "$out/data"
