@@ -244,9 +244,11 @@ class XlsrPretrainingTask(AudioPretrainingTask):
                 "xlsr-manifest balance --total-hours to subsample)"
             )
         if cfg.get("language_batches") == "mixed" and (cfg.get("num_batch_buckets") or cfg.get("tpu")):
+            bf16 = " (fairseq's --bf16 / common.bf16 sets task.tpu: it means TPU training; on a GPU use " \
+                "--fp16 or --amp)" if cfg.get("tpu") else ""
             raise ValueError(
                 f"task.num_batch_buckets / task.tpu pad batches to per-language buckets: "
-                f"use them with task.language_batches=one, not mixed ({name})"
+                f"use them with task.language_batches=one, not mixed ({name}){bf16}"
             )
 
     def has_sharded_data(self, split):
