@@ -123,6 +123,7 @@ class SeededMaskingWav2Vec2(Wav2Vec2Model):
         which fairseq seeds (``common.seed`` + update number) before every training step
         and the task seeds per validation batch; fairseq's own ``apply_mask`` then applies
         them. (Channel masks before the time masks, ``mask_channel_before``, stay fairseq's.)"""
+        x = x.to(self.mask_emb.dtype)  # autocast made it bf16/fp16: fairseq's index_put needs one dtype
         B, T, C = x.shape
         need_time = self.mask_prob > 0 and mask_indices is None
         need_channels = self.mask_channel_prob > 0 and not self.mask_channel_before and mask_channel_indices is None
@@ -143,6 +144,12 @@ class SeededMaskingWav2Vec2(Wav2Vec2Model):
             )
             mask_channel_indices = torch.from_numpy(channels).to(x.device).unsqueeze(1).expand(-1, T, -1)
         return super().apply_mask(x, padding_mask, mask_indices, mask_channel_indices)
+
+    def compute_preds(self, x, y, negatives):
+        """The contrastive logits in fp32 under autocast too (fairseq casts the cosine
+        similarities back to the projection's bf16/fp16, ~3 significant digits before
+        the division by the temperature); in fp32 training this changes nothing."""
+        return super().compute_preds(x.float(), y.float(), negatives.float())
 
 
 class _XlsrModel(SeededMaskingWav2Vec2):
