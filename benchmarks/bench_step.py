@@ -8,8 +8,9 @@ it (``xlsr_tools.hf_mapping.hf_settings``). Layer drop is set to 0 on both sides
 every step runs every layer (the same FLOPs each repeat); dropout stays as configured. Each
 step gets one batch of random audio and one time mask drawn with fairseq's
 ``compute_mask_indices``, used by both models; fairseq samples its negatives inside its
-forward, transformers' negatives are drawn with its ``_sample_negative_indices`` inside the
-timed step. Loss: fairseq's ``wav2vec`` criterion with XLSR's weights (InfoNCE + 0.1 x
+forward (on the device), transformers' are drawn once per batch with its
+``_sample_negative_indices`` outside the timed step (its data collator does that in
+data-loader workers). Loss: fairseq's ``wav2vec`` criterion with XLSR's weights (InfoNCE + 0.1 x
 diversity + 10 x feature penalty); transformers' own (contrastive + 0.1 x diversity). Both
 take a step of ``torch.optim.Adam`` (foreach).
 
@@ -24,9 +25,10 @@ machine's peak:
   the same count holds there; ``--peak-gflops`` overrides it.
 * CUDA: ``--peak-tflops`` (default 989, H100/H200 SXM dense bf16); the ratio is MFU.
 
-Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` over the timed steps of each
-model; on CPU each model runs two steps in a fresh process and the peak RSS of the step
-over the RSS after building is reported (``--no-memory`` skips these runs).
+Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` during each model's step, less
+what was resident before it, plus that model's own parameters and optimizer state; on
+CPU each model runs two steps in a fresh process and its peak RSS is reported, with the
+growth over the RSS after building (``--no-memory`` skips these runs).
 
 Candidates (``--candidates``) are other ways of running the fairseq model, timed in the
 same alternation as ``fs-<name>``: ``compile`` (``torch.compile`` of the model),
@@ -159,13 +161,19 @@ class Runner:
                 sample = {"id": torch.arange(wav.size(0)),
                           "net_input": {"source": wav, "padding_mask": None, "mask_indices": mask}}
                 return self.criterion(self.model, sample)[0]
-            from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
+            out = self.model(wav, mask_time_indices=mask, sampled_negative_indices=self.negatives(mask))
+            return out.loss
 
+    def negatives(self, mask):
+        """transformers' negatives for ``mask``, drawn once (its data collator draws them,
+        in data-loader workers, not in the training step)."""
+        from transformers.models.wav2vec2.modeling_wav2vec2 import _sample_negative_indices
+
+        if getattr(self, "_negatives_for", None) is not mask:
             neg = _sample_negative_indices(tuple(mask.shape), self.model.config.num_negatives,
                                            mask_time_indices=mask.cpu().numpy())
-            out = self.model(wav, mask_time_indices=mask,
-                               sampled_negative_indices=torch.from_numpy(neg).to(wav.device))
-            return out.loss
+            self._negatives_for, self._negatives = mask, torch.from_numpy(neg).to(mask.device)
+        return self._negatives
 
     def step(self, wav, mask):
         self.optimizer.zero_grad(set_to_none=True)
