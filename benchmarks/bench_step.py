@@ -30,11 +30,13 @@ what was resident before it, plus that model's own parameters and optimizer stat
 CPU each model runs two steps in a fresh process and its peak RSS is reported, with the
 growth over the RSS after building (``--no-memory`` skips these runs).
 
+``--profile N`` prints the top N operators of one step of each model (torch.profiler).
+
 Candidates (``--candidates``) are other ways of running the fairseq model, timed in the
 same alternation as ``fs-<name>``: ``compile`` (``torch.compile`` of the model),
-``bf16`` (autocast to bfloat16 with an fp32 run: the criterion's logits are fp32 as
-fairseq casts them).
-What was kept and why: benchmarks/BENCHMARKS.md.
+``bf16`` (CPU autocast to bfloat16; the contrastive logits stay fp32, see
+``compute_preds`` in ``xlsr_plugin/models/xlsr.py``). Measured, and neither kept as an
+option: benchmarks/BENCHMARKS.md says why.
 
     .venv/bin/python benchmarks/bench_step.py --sizes base --seconds 5 --batch 2 --repeats 5
     python benchmarks/bench_step.py --device cuda --dtype bf16 --sizes large --batch 8 --seconds 15
@@ -68,8 +70,29 @@ LOSS_WEIGHTS = [0.1, 10.0]  # the xlsr_wav2vec criterion's (recipes/pretraining/
 # -- models ------------------------------------------------------------------------------
 
 
+def _stand_in_for_audio_io():
+    """The plugin's package imports soundfile (audio header checks) and editdistance (error
+    rates), which a step on random tensors never calls. Where they are not installed (a GPU
+    machine with torch, fairseq and transformers only), modules that fail on first use
+    stand in for them, so that the models import."""
+    import importlib.util
+    import types
+
+    for name in ("soundfile", "editdistance"):
+        if name not in sys.modules and importlib.util.find_spec(name) is None:
+            stub = types.ModuleType(name)
+
+            def missing(attr, name=name):
+                raise AttributeError(f"{name} is not installed: {name}.{attr} cannot be used (bench_step.py "
+                                     "does not need it)")
+
+            stub.__getattr__ = missing
+            sys.modules[name] = stub
+
+
 def fairseq_config(size: str, **overrides):
     """The registered ``xlsr_<size>`` config, layer drop 0, with ``overrides``."""
+    _stand_in_for_audio_io()
     from xlsr_plugin.models.xlsr import XlsrBaseConfig, XlsrLargeConfig
 
     cfg = {"base": XlsrBaseConfig, "tiny": XlsrBaseConfig, "large": XlsrLargeConfig}[size]()
@@ -290,6 +313,17 @@ def bench_size(args, size, device):
         if device.type == "cuda":
             row["peak_mem_mib"] = gpu_peak[name] / 2**20
         results[name] = row
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        for name, r in runners.items():
+            with profile(activities=activities) as prof:
+                r.step(wav, mask)
+                sync(device)
+            sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+            print(f"\n{size} {name}: one step, top operators\n"
+                  + prof.key_averages().table(sort_by=sort, row_limit=args.profile, max_name_column_width=36))
     del runners
     if device.type == "cpu" and args.memory:
         for name in names:
@@ -315,6 +349,8 @@ def main(argv=None):
     p.add_argument("--peak-tflops", type=float, default=989.0, help="CUDA peak (dense bf16 H100/H200 SXM)")
     p.add_argument("--peak-gflops", type=float, help="CPU peak (default: from /proc/cpuinfo)")
     p.add_argument("--no-memory", dest="memory", action="store_false", help="CPU: skip the memory runs")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="after timing, profile one step of each model and print its top N operators")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -343,7 +379,8 @@ def main(argv=None):
     for size in args.sizes:
         out = bench_size(args, size, device)
         sizes.append(out)
-        print(f"\n{size}: {args.batch} x {args.seconds:g} s, {out['frames']} frames, {out['masked']} masked, "
+        print(f"\n{size}: {args.batch} x {args.seconds:g} s, {out['frames']} frames each, {out['masked']} of "
+              f"{args.batch * out['frames']} masked, "
               f"{args.dtype} on {device} ({args.threads} threads), median of {args.repeats} interleaved steps")
         print(f"{'model':<14} {'params M':>9} {'step s':>8} {'audio s/s':>9} {'GFLOP':>8} {'GFLOP/s':>8} "
               f"{'of peak':>8} {'peak MiB':>9} {'ratio':>7}")
