@@ -46,7 +46,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -256,11 +255,19 @@ def child_memory(args) -> None:
     cfg = fairseq_config(size, **(TINY if size == "tiny" else {}))
     wav, mask = make_batch(cfg, args.batch, int(args.seconds * SAMPLE_RATE), device)
     runner = Runner(impl, impl, cfg, device, args.dtype, None if candidate == "-" else candidate)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = _status_kib("VmRSS")
     for _ in range(2):
         runner.step(wav, mask)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"rss_built_mib": before / 1024, "rss_peak_mib": after / 1024}))
+    print(json.dumps({"rss_built_mib": before / 1024, "rss_peak_mib": _status_kib("VmHWM") / 1024}))
+
+
+def _status_kib(key: str) -> int:
+    """A /proc/self/status field in KiB. (Not getrusage's ru_maxrss: Linux carries it over
+    from the parent through fork and exec, so a child would report the parent's peak.)"""
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {key} in /proc/self/status")
 
 
 def cpu_memory(args, size, impl, candidate):
