@@ -14,6 +14,11 @@ DEMO_ARGS ?=
 PYTEST_ARGS ?=
 # make bench SCALE_ARGS=--quick: the corpus-scale benchmark on 100k utterances (~15 s) instead of 1 M + 4 M
 SCALE_ARGS ?=
+# the speed benchmarks against transformers / pyctcdecode (issue 15): quick by default;
+# the measured runs in benchmarks/BENCHMARKS.md give their own arguments
+STEP_ARGS ?= --quick
+INFER_ARGS ?= --quick
+DECODER_ARGS ?= --quick
 
 .PHONY: install test demo demo-quick bench check-hf-script clean
 
@@ -53,6 +58,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_extract.py plan --lines 100000 1000000
 	$(BIN)/python benchmarks/bench_lhotse.py --cuts 100000 1000000
 	$(BIN)/python benchmarks/bench_startup_load.py --lines 100000 --workers 8 --updates 5 --repeats 2
+	$(BIN)/python benchmarks/bench_step.py $(STEP_ARGS)
+	$(BIN)/python benchmarks/bench_infer.py $(INFER_ARGS)
+	$(BIN)/python benchmarks/bench_decoder.py --skip-missing $(DECODER_ARGS)
 
 # transformers' own fairseq -> Hugging Face script reads checkpoints made here (tests/plugin/test_hf.py).
 # transformers 5 no longer ships it: this takes it from the 4.46.3 wheel (a download from PyPI).

@@ -21,6 +21,11 @@ EXTRAS = {
     "test": ["pytest>=7", "hypothesis>=6.80", "transformers>=4.40", "lhotse>=1.20", "urllib3"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
+# benchmarks/bench_decoder.py only (not in "all": kenlm compiles from source, minutes):
+# pyctcdecode's word-LM beam search reads KenLM models through the kenlm package.
+# pyctcdecode itself pins numpy<2, which would downgrade the numpy fairseq and the plugin
+# run on: install it with `pip install --no-deps pyctcdecode pygtrie` (benchmarks/BENCHMARKS.md).
+EXTRAS["bench"] = ["kenlm>=0.2"]
 
 setup(
     name="xlsr-plugin",
