@@ -165,11 +165,28 @@ def _warn_trusted(path) -> None:
     )
 
 
+def _local_copy(path: str):
+    """The local file fairseq's ``PathManager`` makes of ``path`` (a URL of a registered
+    handler), or None where it cannot (then fairseq's own load reports the path)."""
+    if "://" not in path:
+        return None
+    from fairseq.file_io import PathManager
+
+    try:
+        local = PathManager.get_local_path(path)
+    except Exception:  # noqa: BLE001 - no handler for it: fairseq's load names the path
+        return None
+    return local if local and os.path.isfile(local) else None
+
+
 def _wrap_loader(load):
     @functools.wraps(load)
     def wrapper(path, arg_overrides=None, load_on_all_ranks=False):
-        if os.path.isfile(str(path)):  # before fairseq reads (and resolves) the config
-            state = _torch_load(str(path), mmap=True)
+        # before fairseq reads (and resolves) the config; a URL PathManager knows is vetted in
+        # the local copy fairseq's loader then reads too (PathManager caches it)
+        local = str(path) if os.path.isfile(str(path)) else _local_copy(str(path))
+        if local is not None:
+            state = _torch_load(local, mmap=True)
             _require_checkpoint(state, str(path))  # not fairseq's KeyError/IndexError on other files
             check_config_strings(state, str(path))
         try:

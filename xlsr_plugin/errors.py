@@ -26,7 +26,18 @@ FULL_ERROR_VARS = ("XLSR_FULL_ERROR", "HYDRA_FULL_ERROR")
 
 class InputError(ManifestError, CompactHydraException):
     """Data, labels or configuration a run cannot use, found before (or while) training;
-    the message says which file and line, and what to do."""
+    the message says which file and line, and what to do.
+
+    Raised in a data-loader worker, torch re-raises it in the trainer as an ``InputError``
+    whose message is "Caught InputError in DataLoader worker process N. Original Traceback
+    ...": the message then reads as the worker's original one, with where it came from."""
+
+    def __str__(self):
+        text = super().__str__()
+        if "Original Traceback" in text and "InputError: " in text:
+            where = text.split(".", 1)[0].replace("Caught InputError ", "")
+            return f"{text.rstrip().rsplit('InputError: ', 1)[1]} ({where})"
+        return text
 
 
 def as_input_error(error: Exception) -> InputError:

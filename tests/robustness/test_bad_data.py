@@ -219,12 +219,16 @@ def test_nan_and_deleted_files_are_skipped_counted_and_then_stop_the_run(tmp_pat
     assert [it["source"] is None for it in items] == [True, False, False, True, False]
     said = " ".join(r.getMessage() for r in caplog.records)
     assert f"train_aa.tsv:2: {audio_of(data, 0)}: 16000 NaN/Inf sample(s)" in said
-    assert f"train_aa.tsv:5: {audio_of(data, 3)}: file not found; utterance skipped (load failure 2 of at most 2" in said
+    assert f"train_aa.tsv:5: {audio_of(data, 3)}: file not found; utterance skipped, now and whenever it is " \
+        "drawn again (load failure 2 of at most 2" in said
     batch = ds.collater(items)
     assert batch["id"].tolist() == [1, 2, 4] and batch["lang"].tolist() == [0, 0, 0]
     assert batch["net_input"]["source"].shape[0] == 3
+    # drawn again (a resampled language does, many times an epoch): skipped, not counted again
+    assert ds[3]["source"] is None and ds[0]["source"] is None and ds.load_failures == 2
+    audio_of(data, 4).unlink()
     with pytest.raises(InputError, match=r"3 utterances failed to load, more than task.max_load_failures=2"):
-        ds[3]
+        ds[4]
 
 
 def test_a_failed_item_leaves_its_label_behind(tmp_path):

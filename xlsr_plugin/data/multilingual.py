@@ -25,7 +25,6 @@ from typing import Optional
 import numpy as np
 import torch
 from fairseq.data import ConcatDataset, FairseqDataset, FileAudioDataset
-from torch.utils.data import get_worker_info
 
 from xlsr_core.sampling import SamplingTable, TwoLevelSamplingTable
 from xlsr_plugin.data.balanced import LanguageBalancedDataset
@@ -35,7 +34,6 @@ from xlsr_plugin.errors import InputError
 logger = logging.getLogger(__name__)
 
 
-MAX_WORKER_SLOTS = 1024  # load-failure counters: the main process and its data-loader workers
 EXAMPLES = 3  # files named in a summary line
 
 
@@ -66,9 +64,11 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
     with their audio, never scores an utterance twice in evaluation, and needs nothing
     from other ranks: a rank whose batch lost items trains on a smaller batch, and one
     whose whole batch failed gets fairseq's dummy batch (weight 0), as with uneven
-    shards. More than ``max_load_failures`` failures in a run (counted per rank, over
-    all data-loader workers of this dataset: one shared-memory slot per worker) stop it
-    with an :class:`InputError`: at that point the corpus, not a file, is broken.
+    shards. A file that failed is skipped quietly whenever it is drawn again (a
+    resampled low-resource language draws each utterance many times an epoch); more than
+    ``max_load_failures`` distinct failed utterances of one manifest on one rank (its
+    data-loader workers share one byte per utterance) stop the run with an
+    :class:`InputError`: at that point the corpus, not a file, is broken.
     """
 
     def __init__(self, manifest_path: str, lang_id: int, seed: int = 1, max_load_failures: int = 10,
@@ -81,7 +81,8 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
         self.max_load_failures = max_load_failures
         self.min_loaded_samples = 1  # a loaded clip shorter than this was truncated (the task raises it)
         self._skipped = np.array(sorted(self.skipped_indices), dtype=np.int64)
-        self._failures = torch.zeros(MAX_WORKER_SLOTS, dtype=torch.int64).share_memory_()
+        # one byte per utterance, shared with the data-loader workers: which ones failed to load
+        self._failed = torch.zeros(len(self), dtype=torch.uint8).share_memory_()
         self._report_skipped(kwargs.get("min_sample_size"))
         # {"count": n, "examples": [[name, times], ...]}: given (a stamp's note), counted here, or
         # None (task.skip_manifest_check: nothing is checked; counting costs ~0.3 s per 1M lines)
@@ -152,12 +153,16 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
 
     @property
     def load_failures(self) -> int:
-        """Utterances that failed to load in this run (this process and its workers)."""
-        return int(self._failures.sum())
+        """Distinct utterances of this manifest that failed to load in this run (this process
+        and its data-loader workers)."""
+        return int(self._failed.sum())
 
     def _fail(self, index: int, reason: str) -> dict:
-        info = get_worker_info()
-        self._failures[0 if info is None else 1 + info.id % (MAX_WORKER_SLOTS - 1)] += 1
+        skipped = {"id": index, "source": None, "lang": self.lang_id}
+        if self._failed[index]:  # failed before (a resampled language draws it again): skip quietly
+            logger.debug(f"{self.manifest_path}: utterance {index} failed to load before; skipped again")
+            return skipped
+        self._failed[index] = 1
         count = self.load_failures
         where = f"{self.manifest_path}:{int(self.manifest_lines([index])[0])}: {self.path_of(index)}"
         if count > self.max_load_failures:
@@ -167,9 +172,10 @@ class LanguageAudioDataset(CompleteBatching, FileAudioDataset):
                 "start-up check (files deleted, truncated or rewritten): fix the files or rebuild the "
                 "manifest (xlsr-manifest), or raise task.max_load_failures"
             )
-        logger.warning(f"{where}: {reason}; utterance skipped (load failure {count} of at most "
-                       f"{self.max_load_failures}, task.max_load_failures)")
-        return {"id": index, "source": None, "lang": self.lang_id}
+        logger.warning(f"{where}: {reason}; utterance skipped, now and whenever it is drawn again "
+                       f"(load failure {count} of at most {self.max_load_failures} in this manifest, "
+                       "task.max_load_failures)")
+        return skipped
 
     def __getitem__(self, index):
         path = self.path_of(index)

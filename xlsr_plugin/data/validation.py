@@ -248,16 +248,27 @@ def _check_manifest(path, lang, sample_rate, check_audio, num_threads, max_in_fl
         if utterances == 0:
             raise _no_utterances(path, lang)
         return LanguageManifest(lang=lang, path=path, utterances=utterances, sha256=digest.sha256, checked=False)
-    root = check_root(path)  # even under a stamp: it vouches for files, not for where they are now
+    # even under a stamp: it vouches for files, not for where they are now. With several ranks
+    # the verdict is gathered first, so that a node without the audio stops every rank at once
+    # instead of leaving the others waiting in the collective below.
+    try:
+        root, root_error = check_root(path), None
+    except InputError as e:
+        root, root_error = None, str(e)
     stamp = formats.read_stamp(path, digest, sample_rate)
     same = True
     if world > 1 and check_audio:
-        views = _all_gather((digest.sha256, stamp is not None))
-        same = all(d == views[0][0] for d, _ in views)
+        views = _all_gather((digest.sha256, stamp is not None, root_error))
+        errors = [(r, err) for r, (_, _, err) in enumerate(views) if err]
+        if errors:
+            raise InputError("; ".join(f"rank {r}: {err}" for r, err in errors))
+        same = all(d == views[0][0] for d, _, _ in views)
         if not same:
             logger.warning(f"{path} differs between ranks: each rank checks all of its own copy")
-        stamped = all(s for _, s in views)
+        stamped = all(s for _, s, _ in views)
     else:
+        if root_error:
+            raise InputError(root_error)
         stamped = stamp is not None
     if stamped:
         logger.info(f"{path}: verified earlier ({stamp.get('verified_by')}, stamp "

@@ -8,8 +8,11 @@
   left out of the update, its logging numbers are zero), and with fp32/bf16 a gradient
   that is not finite after the backward pass is dropped with the update's other
   gradients (fp16/AMP overflow stays with fairseq's loss scaler). Every skip is counted:
-  ``nonfinite_skips`` in the training log, the run's total in the checkpoints, and the
-  run stops with an error naming the batch once ``task.max_nonfinite_skips`` is passed.
+  ``nonfinite_skips`` in the training log and, as a record, the process's total in its
+  checkpoints; the run stops with an error naming the batch once it has skipped more than
+  ``task.max_nonfinite_skips`` since it started. (fairseq's trainer does not give a task
+  its saved state back on resume, so a resumed run counts from 0; each rank counts its
+  own batches.)
 * **Codebook collapse.** The quantiser's code perplexity (per codebook: 1 = one code
   used) or its diversity (softmax perplexity over ``G*V``: 1 = every entry used) can
   sink and stay down, for the whole model or for one language while the average looks

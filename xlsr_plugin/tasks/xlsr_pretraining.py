@@ -96,9 +96,10 @@ class XlsrPretrainingConfig(AudioPretrainingConfig):
     max_load_failures: int = field(
         default=10,
         metadata={
-            "help": "utterances that may fail to load during the run (per rank): a file deleted, "
-            "truncated or rewritten after the start-up check, or holding NaN/Inf samples, is "
-            "skipped with a warning naming it and counted; one more stops the run"
+            "help": "utterances of one manifest that may fail to load during the run (per rank): "
+            "a file deleted, truncated or rewritten after the start-up check, or holding NaN/Inf "
+            "samples, is skipped with a warning naming it (and quietly when drawn again) and "
+            "counted once; one more stops the run"
         },
     )
     corpus_alpha: float = field(
@@ -396,10 +397,15 @@ class XlsrPretrainingTask(AudioPretrainingTask):
 
     @staticmethod
     def _skipped(model, optimizer, loss, log):
-        """No gradient from this batch. With several processes every rank must still run a
-        backward pass (DDP reduces gradients during it), and AMP's grad scaler needs
-        gradients to step: there a zero loss over the parameters gives zero gradients
-        (the optimizer's moments then still decay for that update)."""
+        """No gradient from this batch. With several processes every rank still runs a
+        backward pass (c10d DDP reduces gradients during it; with ``legacy_ddp``, the
+        recipes' backend, fairseq all-reduces them after it and a skipping rank adds zeros
+        and a sample size of 0), and AMP's grad scaler needs gradients to step: there a
+        zero loss over the parameters gives zero gradients (the optimizer's moments then
+        still decay for that update). Each rank decides on its own batch; a rank stopping
+        at ``task.max_nonfinite_skips`` leaves the others waiting for their collective
+        until its timeout. Skipping has been run in one process only, not under c10d with
+        ``find_unused_parameters`` (LayerDrop), whose hooks may object to the zero loss."""
         distributed = torch.distributed.is_available() and torch.distributed.is_initialized() \
             and torch.distributed.get_world_size() > 1
         if distributed or isinstance(optimizer, AMPOptimizer):
@@ -417,8 +423,9 @@ class XlsrPretrainingTask(AudioPretrainingTask):
             metrics.log_scalar_sum("nonfinite_skips", skipped, priority=900)
 
     def state_dict(self):
-        """Stored in checkpoints: the run's count of skipped batches (a resumed run goes on
-        counting towards ``task.max_nonfinite_skips``)."""
+        """Stored in checkpoints, as a record: this process's count of skipped batches.
+        fairseq's trainer does not call ``load_state_dict`` on resume (only its inference
+        loader does), so a resumed run counts towards ``task.max_nonfinite_skips`` from 0."""
         return dict(super().state_dict(), nonfinite_skips=self.nonfinite.skips)
 
     def load_state_dict(self, state_dict):
