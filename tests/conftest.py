@@ -5,6 +5,7 @@ manifests, sampling, training loops and checkpoints in seconds. Tests that need
 speech synthesize it with espeak-ng themselves.
 """
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -124,3 +125,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def load_benchmark(name: str):
+    """``benchmarks/<name>.py`` imported as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

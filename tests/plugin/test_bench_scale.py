@@ -1,21 +1,16 @@
 """benchmarks/bench_scale.py on a tiny corpus: the two systems read the same utterances,
 both measure, and the report prints (the real runs take minutes; see BENCHMARKS.md)."""
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import load_benchmark  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_scale", REPO / "benchmarks" / "bench_scale.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_scale")
 
 
 def test_zipf_counts_sum_to_the_corpus(bench):

@@ -4,9 +4,7 @@ parameter count) doing the same work per step (the same FLOPs up to the heads, w
 transformers applies to every frame and fairseq to masked frames only), and its report is
 written. The real runs take minutes; see benchmarks/BENCHMARKS.md."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,15 +13,12 @@ pytest.importorskip("transformers")
 
 from xlsr_tools.hf_mapping import rename, weight_rules  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import load_benchmark  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_step", REPO / "benchmarks" / "bench_step.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_step")
 
 
 @pytest.mark.parametrize("size", ["base", "large"])  # group norm + post-LN; layer norm + pre-LN (shapes)
